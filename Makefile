@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint lint-infra soak bench serve clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m devhost run examples/sample-request.json
+
+serve: $(STAMP)
+	$(PY) -m devhost serve
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+soak: $(STAMP)
+	$(PY) -m bench.soak --runs 200
+
+bench: $(STAMP)
+	$(PY) -m bench.run --write bench/RESULTS.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
