@@ -76,6 +76,10 @@ _ANY_WS_ID_RE = re.compile(
 )
 
 
+_DEFAULT_OUTPUT_PREFIX = "azureml://datastores/workspaceblobstore/paths/azureml/"
+_DEFAULT_OUTPUT_RE = re.compile(re.escape(_DEFAULT_OUTPUT_PREFIX) + r"[^/]+/[^/]+/?$")
+
+
 def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -251,7 +255,10 @@ class WorkspaceEmulator:
         self.port = server.server_address[1]
         self.arm_endpoint = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="workspace-emulator", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="workspace-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -724,10 +731,11 @@ class WorkspaceEmulator:
         outputs = props.get("outputs")
         if isinstance(outputs, dict):
             for out_name, out in outputs.items():
-                if isinstance(out, dict) and not out.get("uri"):
-                    out["uri"] = (
-                        f"azureml://datastores/workspaceblobstore/paths/azureml/{job.name}/{out_name}/"
-                    )
+                if isinstance(out, dict) and (
+                    not out.get("uri") or _DEFAULT_OUTPUT_RE.match(str(out["uri"]))
+                ):
+                    # unset, or another job's default path (copied from a template): this job's default
+                    out["uri"] = f"{_DEFAULT_OUTPUT_PREFIX}{job.name}/{out_name}/"
         self._set_status(job, "Completed")
 
     @staticmethod

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from .conftest import Client, sweep_body
+
+CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
+
+
+def collect(vclock, make_emu, **kw):
+    got: list[tuple[datetime, dict]] = []
+    emu = make_emu(event_sink=lambda e: got.append((vclock.now(), e)), **kw)
+    return emu, Client(emu), got
+
+
+def test_events_in_order_with_schema_and_times(vclock, make_emu):
+    emu, client, got = collect(vclock, make_emu)
+    t0 = vclock.now()
+    client.put("run-1", sweep_body())
+    vclock.advance(400)
+    kinds = [(e["eventType"], e["data"].get("runStatus")) for _, e in got]
+    assert kinds == [
+        (CHANGED, "Queued"),
+        (CHANGED, "Running"),
+        (CHANGED, "Finalizing"),
+        (CHANGED, "Completed"),
+        (COMPLETED, None),
+    ]
+    delivered = [(at - t0).total_seconds() for at, _ in got]
+    assert delivered == [3, 31, 291, 301, 301]
+    occurred = [datetime.fromisoformat(e["eventTime"]) - t0 for _, e in got]
+    assert occurred == [timedelta(seconds=s) for s in (2, 30, 290, 300, 300)]
+    for _, e in got:
+        assert set(e) == {
+            "id",
+            "topic",
+            "subject",
+            "eventType",
+            "eventTime",
+            "data",
+            "dataVersion",
+            "metadataVersion",
+        }
+        uuid.UUID(e["id"])
+        assert e["topic"] == emu.workspace_id
+        data = e["data"]
+        assert e["subject"] == f"experiments/{data['experimentId']}/runs/run-1"
+        uuid.UUID(data["experimentId"])
+        assert data["experimentName"] == "polysync-sweeps"
+        assert data["runId"] == "run-1"
+        assert data["runType"] == "hyperdrive"
+        assert data["runTags"] == {"polysync.run": "r1"}
+        assert isinstance(data["runProperties"], dict)
+        assert e["dataVersion"] == "2" and e["metadataVersion"] == "1"
+        assert ("runStatus" in data) == (e["eventType"] == CHANGED)
+    assert "best_child_run_id" in got[-1][1]["data"]["runProperties"]
+    assert len({e["id"] for _, e in got}) == 5
+
+
+def test_no_run_completed_on_failure(vclock, make_emu):
+    _, client, got = collect(vclock, make_emu)
+    client.put("run-f", sweep_body(**{"emulator.trialOutcome": "allFail"}))
+    vclock.advance(400)
+    assert [e["data"].get("runStatus") for _, e in got] == ["Queued", "Running", "Finalizing", "Failed"]
+    assert all(e["eventType"] == CHANGED for _, e in got)
+
+
+def test_cancel_events_and_delay_setting(vclock, make_emu):
+    _, client, got = collect(vclock, make_emu, event_delay_seconds=10)
+    t0 = vclock.now()
+    client.put("run-c", sweep_body(**{"emulator.runForever": "true"}))
+    vclock.advance(100)
+    client.cancel("run-c")
+    vclock.advance(100)
+    assert [(e["data"]["runStatus"], (at - t0).total_seconds()) for at, e in got] == [
+        ("Queued", 12),
+        ("Running", 40),
+        ("CancelRequested", 110),
+        ("Canceled", 115),
+    ]
+
+
+def test_sink_set_later_and_failing_sink(vclock, make_emu):
+    emu = make_emu()
+    client = Client(emu)
+    client.put("run-1", sweep_body())
+    vclock.advance(10)
+    got: list[dict] = []
+
+    def sink(e: dict) -> None:
+        got.append(e)
+        raise RuntimeError("subscriber down")
+
+    emu.set_event_sink(sink)
+    vclock.advance(400)
+    assert [e["data"].get("runStatus") for e in got] == ["Running", "Finalizing", "Completed", None]
+    assert client.get("run-1").json()["properties"]["status"] == "Completed"

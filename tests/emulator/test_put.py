@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from devhost.emulator import WorkspaceEmulator
+
+from .conftest import Client, assert_arm_error, sweep_body
+
+
+def test_put_creates_job_201(make_emu):
+    emu = make_emu(tenant_id="tenant-1")
+    client = Client(emu)
+    resp = client.put("run-1", sweep_body())
+    assert resp.status_code == 201, resp.text
+    job = resp.json()
+    assert job["name"] == "run-1"
+    assert job["id"] == f"{emu.workspace_id}/jobs/run-1"
+    assert job["type"] == "Microsoft.MachineLearningServices/workspaces/jobs"
+    assert job["systemData"]["createdAt"].startswith("2026-01-05T09:00:00")
+    props = job["properties"]
+    assert props["status"] == "NotStarted"
+    assert props["services"]["Studio"]["endpoint"] == (
+        f"https://ml.azure.com/runs/run-1?wsid={emu.workspace_id}&tid=tenant-1"
+    )
+    assert props["searchSpace"]["batch_size"] == ["choice", [[16, 32, 64]]]
+    assert client.get("run-1").json() == job
+    assert emu.job("run-1") == job
+    assert emu.calls["put"] == 1 and emu.calls["put_created"] == 1 and emu.calls["get"] == 1
+    assert emu.active_jobs() == ["run-1"]
+
+
+def test_goal_and_sampling_are_accepted_lower_case_and_stored_pascal_case(client):
+    body = sweep_body()
+    body["properties"]["objective"]["goal"] = "maximize"
+    body["properties"]["samplingAlgorithm"]["samplingAlgorithmType"] = "random"
+    props = client.put("run-lc", body).json()["properties"]
+    assert props["objective"]["goal"] == "Maximize"
+    assert props["samplingAlgorithm"]["samplingAlgorithmType"] == "Random"
+
+
+@pytest.mark.parametrize("name", ["-leading-dash", "has.dot", "x" * 256, "sp ace"])
+def test_invalid_names_rejected(client, name):
+    assert_arm_error(client.put(name, sweep_body()), 400, "UserError")
+
+
+@pytest.mark.parametrize(
+    "mutate, target",
+    [
+        (lambda p: p.pop("jobType"), "properties.jobType"),
+        (lambda p: p["trial"].pop("command"), "properties.trial.command"),
+        (lambda p: p["trial"].pop("environmentId"), "properties.trial.environmentId"),
+        (lambda p: p.pop("objective"), "properties.objective"),
+        (lambda p: p.pop("samplingAlgorithm"), "properties.samplingAlgorithm"),
+        (lambda p: p.pop("searchSpace"), "properties.searchSpace"),
+        (lambda p: p["objective"].update(goal="best"), "properties.objective.goal"),
+    ],
+)
+def test_missing_sweep_fields_rejected(client, mutate, target):
+    body = sweep_body()
+    mutate(body["properties"])
+    err = assert_arm_error(client.put("run-x", body), 400, "UserError")
+    assert err["target"] == target
+    assert client.get("run-x").status_code == 404
+
+
+def test_dict_form_search_space_rejected(client):
+    body = sweep_body()
+    body["properties"]["searchSpace"] = {"alpha": {"type": "choice", "values": [0.5]}}
+    err = assert_arm_error(client.put("run-dict", body), 400, "UserError")
+    assert err["details"][0]["code"] == "InvalidSearchSpace"
+    assert "alpha" in err["message"]
+    assert client.emu.calls["put_created"] == 0
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        {"a": ["choice", [0.5]]},  # missing double nesting
+        {"a": ["choice", [[]]]},
+        {"a": ["uniform", [1]]},
+        {"a": ["uniform", [2, 1]]},
+        {"a": ["randint", [0]]},
+        {"a": ["bogus", [1, 2]]},
+        {"a": "choice"},
+        {},
+    ],
+)
+def test_malformed_list_search_space_rejected(client, space):
+    body = sweep_body()
+    body["properties"]["searchSpace"] = space
+    assert_arm_error(client.put("run-bad", body), 400, "UserError")
+
+
+def test_all_wire_distributions_accepted(client):
+    body = sweep_body()
+    body["properties"]["searchSpace"] = {
+        "c": ["choice", [["a", "b"]]],
+        "r": ["randint", [10]],
+        "u": ["uniform", [0, 1]],
+        "lu": ["loguniform", [-5, -1]],
+        "qu": ["quniform", [0, 10, 1]],
+        "qlu": ["qloguniform", [0, 10, 1]],
+        "n": ["normal", [0, 1]],
+        "ln": ["lognormal", [0, 1]],
+        "qn": ["qnormal", [0, 1, 0.5]],
+        "qln": ["qlognormal", [0, 1, 0.5]],
+    }
+    assert client.put("run-all", body).status_code == 201
+
+
+def test_unknown_compute_rejected_naming_it(client):
+    body = sweep_body()
+    body["properties"]["computeId"] = "azureml:tpu-cluster"
+    err = assert_arm_error(client.put("run-c", body), 400, "UserError")
+    assert "tpu-cluster" in err["message"]
+    assert err["target"] == "properties.computeId"
+
+
+@pytest.mark.parametrize("compute", ["cpu-cluster", "azureml:gpu-cluster"])
+def test_known_compute_forms_accepted(client, compute):
+    body = sweep_body()
+    body["properties"]["computeId"] = compute
+    assert client.put("run-c", body).status_code == 201
+
+
+def test_unknown_environment_rejected_naming_it(client):
+    body = sweep_body()
+    body["properties"]["trial"]["environmentId"] = "azureml:sklearn-env:99"
+    err = assert_arm_error(client.put("run-e", body), 400, "UserError")
+    assert "azureml:sklearn-env:99" in err["message"]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        "azureml:sklearn-env:3",
+        "azureml:pytorch-env@latest",
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-polysync-dev/providers/"
+        "Microsoft.MachineLearningServices/workspaces/foundry-dev/environments/sklearn-env/versions/2",
+        "azureml://registries/azureml/environments/sklearn-1.5/versions/7",
+        "azureml://registries/azureml/environments/sklearn-1.5/labels/latest",
+    ],
+)
+def test_environment_forms_accepted(client, env):
+    body = sweep_body()
+    body["properties"]["trial"]["environmentId"] = env
+    assert client.put("run-e", body).status_code == 201, env
+
+
+def test_templates_dir_adds_computes_and_environments(make_emu):
+    emu = make_emu(templates_dir=WorkspaceEmulator.default_templates_dir())
+    client = Client(emu)
+    body = sweep_body()
+    body["properties"]["computeId"] = "cpu-cluster-lowpri"
+    body["properties"]["trial"]["environmentId"] = "azureml:lightgbm-env:1"
+    assert client.put("run-t", body).status_code == 201
+
+
+def test_reput_identical_returns_existing_unchanged(vclock, client):
+    created = client.put("run-1", sweep_body()).json()
+    vclock.advance(40)
+    before = client.get("run-1").json()
+    assert before["properties"]["status"] == "Running"
+    resp = client.put("run-1", sweep_body())
+    assert resp.status_code == 200
+    assert resp.json() == before
+    assert resp.json()["systemData"]["createdAt"] == created["systemData"]["createdAt"]
+    assert client.emu.calls["put_created"] == 1
+
+
+def test_reput_mutable_fields_updates_them(vclock, client):
+    client.put("run-1", sweep_body())
+    vclock.advance(5)
+    body = sweep_body(extra="yes")
+    body["properties"]["displayName"] = "renamed"
+    body["properties"]["description"] = "now described"
+    resp = client.put("run-1", body)
+    assert resp.status_code == 200
+    props = resp.json()["properties"]
+    assert props["tags"] == {"polysync.run": "r1", "extra": "yes"}
+    assert props["displayName"] == "renamed"
+    assert props["description"] == "now described"
+    assert props["status"] == "Queued"
+    assert resp.json()["systemData"]["lastModifiedAt"].startswith("2026-01-05T09:00:05")
+    assert client.get("run-1").json() == resp.json()
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p["trial"].update(command="python other.py"),
+        lambda p: p["searchSpace"].update(batch_size=["choice", [[8]]]),
+        lambda p: p.update(computeId="gpu-cluster"),
+        lambda p: p["objective"].update(primaryMetric="loss"),
+    ],
+)
+def test_reput_immutable_change_rejected(client, mutate):
+    client.put("run-1", sweep_body())
+    body = copy.deepcopy(sweep_body())
+    mutate(body["properties"])
+    err = assert_arm_error(client.put("run-1", body), 400, "UserError")
+    assert "A job with this name already exists" in err["message"]
+    assert "cannot be changed" in err["message"]
+    assert err["details"][0]["code"] == "JobPropertyImmutable"
+    assert client.get("run-1").json()["properties"]["trial"] == sweep_body()["properties"]["trial"]
+
+
+def test_command_job_requires_command(client):
+    body = {"properties": {"jobType": "Command", "environmentId": "azureml:sklearn-env:1"}}
+    assert_arm_error(client.put("cmd-1", body), 400, "UserError")
+    body["properties"]["command"] = "echo hi"
+    assert client.put("cmd-1", body).status_code == 201
