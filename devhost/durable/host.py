@@ -1,0 +1,553 @@
+"""DurableHost: plays the Azure Functions host + Durable extension for an unmodified DFApp.
+
+One ThreadingHTTPServer serves the app's HTTP routes (`/api/...`), the Durable
+client RPC API the Python SDK calls (`/durabletask/...`) and the standard
+management webhooks (`/runtime/webhooks/durabletask/...`). All time comes from the
+shared devhost clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import azure.functions as func
+
+from devhost.clock import Clock, TimerHandle
+
+from .cron import CronSchedule
+from .engine import TERMINAL, Engine, InstanceExists, UnknownOrchestrator
+from .functions import FunctionInfo, Route, close_client_session, compile_route, discover, run_async
+from .history import parse_iso
+from .metrics import HostMetrics
+
+log = logging.getLogger("devhost.durable")
+
+WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
+RPC_PREFIX = "/durabletask"
+ID_PLACEHOLDER = "INSTANCEID"
+
+
+class DurableHost:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        clock: Clock,
+        task_hub: str = "polysyncsweeps",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        activity_workers: int = 8,
+        function_key: str | None = None,
+        max_short_timer: timedelta = timedelta(days=6),
+        long_timer_interval: timedelta = timedelta(days=3),
+        route_prefix: str = "api",
+    ) -> None:
+        self.app = app
+        self.clock = clock
+        self.task_hub = task_hub
+        self.host = host
+        self.port = port
+        self.function_key = function_key
+        self.route_prefix = route_prefix.strip("/")
+        self.metrics = HostMetrics()
+        self.functions = discover(app)
+        self._by_type: dict[str, list[FunctionInfo]] = {}
+        for info in self.functions:
+            self._by_type.setdefault(info.trigger_type, []).append(info)
+        orchestrators = {f.name: f.fn for f in self._by_type.get("orchestrationTrigger", [])}
+        activities = {f.name: _activity_caller(f) for f in self._by_type.get("activityTrigger", [])}
+        self.engine = Engine(
+            clock=clock,
+            orchestrators=orchestrators,
+            activities=activities,
+            run_async=run_async,
+            metrics=self.metrics,
+            activity_workers=activity_workers,
+            max_short_timer=max_short_timer,
+            long_timer_interval=long_timer_interval,
+        )
+        self.routes: list[Route] = sorted(
+            (compile_route(f) for f in self._by_type.get("httpTrigger", [])), key=lambda r: r.precedence
+        )
+        self._server: ThreadingHTTPServer | None = None
+        self._server_thread: threading.Thread | None = None
+        self._triggers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="df-triggers")
+        self._timer_handles: dict[str, TimerHandle] = {}
+        self._binding_json = ""
+        self.base_url = ""
+        self.api_url = ""
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> DurableHost:
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self.port = server.server_address[1]
+        self.base_url = f"http://{self.host}:{self.port}"
+        self.api_url = f"{self.base_url}/{self.route_prefix}" if self.route_prefix else self.base_url
+        self._binding_json = json.dumps(self.client_binding())
+        self._server_thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="df-http", daemon=True
+        )
+        self._server_thread.start()
+        self.clock.start()
+        self.engine.start()
+        log.info("durable host on %s (%d functions)", self.base_url, len(self.functions))
+        return self
+
+    def stop(self) -> None:
+        for h in self._timer_handles.values():
+            h.cancel()
+        self._timer_handles.clear()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self.engine.stop()
+        self._triggers.shutdown(wait=True, cancel_futures=True)
+        close_client_session()
+
+    def __enter__(self) -> DurableHost:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- in-process API ----------------------------------------------------------------------
+    def start_orchestration(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
+        from azure.functions import _durable_functions as fdf
+
+        input_json = None if input is None else fdf.df_dumps(input)
+        return self.engine.start_orchestration(name, input_json, instance_id)
+
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        outcome = self.engine.raise_event(instance_id, name, json.dumps(data))
+        if outcome == "missing":
+            raise KeyError(instance_id)
+
+    def get_status(
+        self, instance_id: str, *, show_history: bool = False, show_input: bool = True
+    ) -> dict | None:
+        return self.engine.status(instance_id, show_history=show_history, show_input=show_input)
+
+    def terminate(self, instance_id: str, reason: str) -> None:
+        if self.engine.terminate(instance_id, reason) == "missing":
+            raise KeyError(instance_id)
+
+    def wait_for_completion(self, instance_id: str, timeout: float = 60.0) -> dict:
+        return self.engine.wait(instance_id, timeout)
+
+    def history(self, instance_id: str, *, previous_generation: bool = False) -> list[dict[str, Any]]:
+        """Raw protocol history (what the orchestrator receives) of the current or previous generation."""
+        return self.engine.history(instance_id, previous=previous_generation)
+
+    def instances(self) -> list[str]:
+        return self.engine.instance_ids()
+
+    def deliver_event_grid(self, event: dict[str, Any], *, wait: bool = False) -> Future:
+        """Invoke every Event Grid-triggered function with a func.EventGridEvent (in order, off the
+        caller's thread). Exceptions are logged, never raised."""
+        self.clock.acquire()
+
+        def work() -> None:
+            try:
+                for info in self._by_type.get("eventGridTrigger", []):
+                    try:
+                        info.call(_event_grid_event(event), self._binding_json if info.client_name else None)
+                    except Exception:
+                        log.exception("event grid function %s failed", info.name)
+            finally:
+                self.clock.release()
+
+        fut = self._submit(work)
+        if wait:
+            fut.result()
+        return fut
+
+    def fire_timer_trigger(self, function_name: str, *, wait: bool = False, past_due: bool = False) -> Future:
+        info = next((f for f in self._by_type.get("timerTrigger", []) if f.name == function_name), None)
+        if info is None:
+            raise KeyError(function_name)
+        self.clock.acquire()
+
+        def work() -> None:
+            try:
+                timer = func.TimerRequest(
+                    past_due=past_due,
+                    schedule_status={"Last": self.clock.now().isoformat()},
+                    schedule={"AdjustForDST": True},
+                )
+                info.call(timer, self._binding_json if info.client_name else None)
+            except Exception:
+                log.exception("timer function %s failed", function_name)
+            finally:
+                self.clock.release()
+
+        fut = self._submit(work)
+        if wait:
+            fut.result()
+        return fut
+
+    def schedule_timer_triggers(self) -> None:
+        """Run every timer trigger on its NCRONTAB schedule (on the clock)."""
+        for info in self._by_type.get("timerTrigger", []):
+            expr = _resolve_setting(str(info.trigger.get("schedule", "")))
+            try:
+                schedule = CronSchedule(expr)
+            except ValueError:
+                log.warning("timer %s: unsupported schedule %r; not scheduled", info.name, expr)
+                continue
+            if info.trigger.get("runOnStartup"):
+                self.fire_timer_trigger(info.name)
+            self._arm_cron(info.name, schedule)
+
+    def _arm_cron(self, name: str, schedule: CronSchedule) -> None:
+        when = schedule.next_after(self.clock.now())
+
+        def tick() -> None:
+            if name not in self._timer_handles:
+                return
+            self.fire_timer_trigger(name)
+            self._arm_cron(name, schedule)
+
+        self._timer_handles[name] = self.clock.call_at(when, tick)
+
+    def _submit(self, work: Any) -> Future:
+        try:
+            return self._triggers.submit(work)
+        except RuntimeError:
+            self.clock.release()
+            fut: Future = Future()
+            fut.set_result(None)
+            return fut
+
+    # -- bindings ---------------------------------------------------------------------------
+    def _code_suffix(self) -> str:
+        return f"&code={quote(self.function_key)}" if self.function_key else ""
+
+    def client_binding(self) -> dict[str, Any]:
+        wh = self.base_url + WEBHOOK_PREFIX
+        q = f"taskHub={quote(self.task_hub)}&connection=Storage{self._code_suffix()}"
+        inst = f"{wh}/instances/{ID_PLACEHOLDER}"
+        code_q = f"?code={quote(self.function_key)}" if self.function_key else ""
+        return {
+            "taskHubName": self.task_hub,
+            "connectionName": "Storage",
+            "creationUrls": {
+                "createNewInstancePostUri": f"{wh}/orchestrators/{{functionName}}[/{{instanceId}}]{code_q}",
+                "createAndWaitOnNewInstancePostUri": (
+                    f"{wh}/orchestrators/{{functionName}}[/{{instanceId}}]"
+                    f"?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}{self._code_suffix()}"
+                ),
+            },
+            "managementUrls": {
+                "id": ID_PLACEHOLDER,
+                "statusQueryGetUri": f"{inst}?{q}",
+                "sendEventPostUri": f"{inst}/raiseEvent/{{eventName}}?{q}",
+                "terminatePostUri": f"{inst}/terminate?reason={{text}}&{q}",
+                "rewindPostUri": f"{inst}/rewind?reason={{text}}&{q}",
+                "purgeHistoryDeleteUri": f"{inst}?{q}",
+                "restartPostUri": f"{inst}/restart?{q}",
+                "suspendPostUri": f"{inst}/suspend?reason={{text}}&{q}",
+                "resumePostUri": f"{inst}/resume?reason={{text}}&{q}",
+            },
+            "baseUrl": wh,
+            "requiredQueryStringParameters": f"code={self.function_key}" if self.function_key else "",
+            "rpcBaseUrl": f"{self.base_url}{RPC_PREFIX}/",
+        }
+
+    def management_payload(self, instance_id: str) -> dict[str, str]:
+        urls = dict(self.client_binding()["managementUrls"])
+        return {k: v.replace(ID_PLACEHOLDER, quote(instance_id, safe="")) for k, v in urls.items()}
+
+    # -- HTTP dispatch (called by the handler threads) ---------------------------------------
+    def handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> _Reply:
+        parts = urlsplit(raw_path)
+        path = parts.path
+        query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        try:
+            if path == RPC_PREFIX or path.startswith(RPC_PREFIX + "/"):
+                return self._durable_api(method, path[len(RPC_PREFIX) :], query, body, rpc=True)
+            if path == WEBHOOK_PREFIX or path.startswith(WEBHOOK_PREFIX + "/"):
+                if self.function_key and not self._key_ok(query, headers):
+                    return _Reply(401, b"")
+                return self._durable_api(method, path[len(WEBHOOK_PREFIX) :], query, body, rpc=False)
+            prefix = "/" + self.route_prefix if self.route_prefix else ""
+            if path == prefix or path.startswith(prefix + "/"):
+                return self._app_route(method, raw_path, path[len(prefix) :], query, headers, body)
+            if path in ("/", "/admin/host/status"):
+                return _json(200, {"state": "Running", "taskHub": self.task_hub})
+            return _Reply(404, b"")
+        except Exception:
+            log.exception("durable host: %s %s failed", method, raw_path)
+            return _Reply(500, b"")
+
+    def _key_ok(self, query: dict[str, str], headers: dict[str, str]) -> bool:
+        supplied = query.get("code") or headers.get("x-functions-key")
+        return supplied == self.function_key
+
+    def _app_route(
+        self,
+        method: str,
+        raw_path: str,
+        sub: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> _Reply:
+        sub = unquote(sub.strip("/"))
+        matched = [(r, p) for r in self.routes if (p := r.match(sub)) is not None]
+        if not matched:
+            return _Reply(404, b"")
+        allowed = [(r, p) for r, p in matched if r.methods is None or method in r.methods]
+        if not allowed:
+            return _Reply(405, b"")
+        route, params = allowed[0]
+        if self.function_key and route.auth_level in ("function", "admin", "system"):
+            if not self._key_ok(query, headers):
+                return _Reply(401, b"")
+        req = func.HttpRequest(
+            method=method,
+            url=self.base_url + raw_path,
+            headers=headers,
+            params=query,
+            route_params=params,
+            body=body,
+        )
+        info = route.info
+        try:
+            result = info.call(req, self._binding_json if info.client_name else None)
+        except Exception:
+            log.exception("function %s failed", info.name)
+            return _Reply(500, b"")
+        return _from_function_result(result)
+
+    def _durable_api(self, method: str, sub: str, query: dict[str, str], body: bytes, *, rpc: bool) -> _Reply:
+        segs = [unquote(s) for s in sub.strip("/").split("/")] if sub.strip("/") else []
+        if not segs:
+            return _Reply(404, b"")
+        head = segs[0]
+        if head == "orchestrators" and method == "POST" and len(segs) in (2, 3):
+            return self._api_start(segs[1], segs[2] if len(segs) == 3 else None, body, rpc=rpc)
+        if head == "instances":
+            if len(segs) == 1:
+                if method == "GET":
+                    return _json(200, self._filtered_statuses(query))
+                return _Reply(405, b"")
+            iid = segs[1]
+            if len(segs) == 2 and method == "GET":
+                return self._api_status(iid, query)
+            if len(segs) == 2 and method == "DELETE":
+                if self.engine.purge(iid):
+                    return _json(200, {"instancesDeleted": 1})
+                return _Reply(404, b"")
+            if len(segs) == 4 and segs[2] == "raiseEvent" and method == "POST":
+                return self._api_raise(iid, segs[3], body, rpc=rpc)
+            if len(segs) == 3 and segs[2] == "terminate" and method == "POST":
+                outcome = self.engine.terminate(iid, query.get("reason"))
+                return _Reply({"accepted": 202, "gone": 410, "missing": 404}[outcome], b"")
+            if len(segs) == 3 and segs[2] in ("suspend", "resume", "rewind", "restart"):
+                return _json(501, {"message": f"{segs[2]} is not emulated by the devhost durable host"})
+        if head == "entities":
+            return _json(501, {"message": "entities are not emulated by the devhost durable host"})
+        return _Reply(404, b"")
+
+    def _api_start(self, name: str, instance_id: str | None, body: bytes, *, rpc: bool) -> _Reply:
+        try:
+            input_json = _body_json_text(body, rpc=rpc)
+        except ValueError:
+            return _json(400, {"Message": "Only application/json request content is supported"})
+        try:
+            iid = self.engine.start_orchestration(name, input_json, instance_id)
+        except UnknownOrchestrator as exc:
+            return _json(
+                400,
+                {
+                    "Message": "One or more of the arguments submitted is incorrect",
+                    "ExceptionMessage": str(exc),
+                },
+            )
+        except InstanceExists as exc:
+            return _json(409, {"Message": str(exc), "ExceptionMessage": str(exc)})
+        payload = self.management_payload(iid)
+        return _json(202, payload, headers={"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
+
+    def _api_raise(self, iid: str, name: str, body: bytes, *, rpc: bool) -> _Reply:
+        try:
+            data_json = _body_json_text(body, rpc=rpc)
+        except ValueError:
+            return _json(400, {"Message": "Only application/json request content is supported"})
+        outcome = self.engine.raise_event(iid, name, data_json)
+        return _Reply({"accepted": 202, "gone": 410, "missing": 404}[outcome], b"")
+
+    def _api_status(self, iid: str, query: dict[str, str]) -> _Reply:
+        status = self.engine.status(
+            iid,
+            show_history=_flag(query, "showHistory", False),
+            show_input=_flag(query, "showInput", True),
+            show_output=_flag(query, "showHistoryOutput", False),
+        )
+        if status is None:
+            return _Reply(404, b"")
+        rs = status["runtimeStatus"]
+        if rs in TERMINAL:
+            code = (
+                500 if rs == "Failed" and _flag(query, "returnInternalServerErrorOnFailure", False) else 200
+            )
+            return _json(code, status)
+        payload = self.management_payload(iid)
+        return _json(202, status, headers={"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
+
+    def _filtered_statuses(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        out = self.engine.statuses()
+        if query.get("runtimeStatus"):
+            wanted = {s.strip() for s in query["runtimeStatus"].split(",")}
+            out = [s for s in out if s["runtimeStatus"] in wanted]
+        if query.get("instanceIdPrefix"):
+            out = [s for s in out if s["instanceId"].startswith(query["instanceIdPrefix"])]
+        if query.get("createdTimeFrom"):
+            t = parse_iso(query["createdTimeFrom"])
+            out = [s for s in out if parse_iso(s["createdTime"]) >= t]
+        if query.get("createdTimeTo"):
+            t = parse_iso(query["createdTimeTo"])
+            out = [s for s in out if parse_iso(s["createdTime"]) <= t]
+        return out
+
+
+# -- helpers ------------------------------------------------------------------------------
+class _Reply:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Reply:
+    h = {"Content-Type": "application/json; charset=utf-8"}
+    h.update(headers or {})
+    return _Reply(status, json.dumps(obj).encode(), h)
+
+
+def _flag(query: dict[str, str], name: str, default: bool) -> bool:
+    for k, v in query.items():
+        if k.lower() == name.lower():
+            return v.strip().lower() in ("true", "1", "yes", "")
+    return default
+
+
+def _body_json_text(body: bytes, *, rpc: bool) -> str | None:
+    """The JSON text of an input / event payload.
+
+    The Python client posts `json=df_dumps(x)`: the body is a JSON *string* holding the
+    JSON text, so the RPC API decodes once more. Webhook callers post plain JSON."""
+    text = body.decode("utf-8").strip() if body else ""
+    if not text:
+        return None
+    value = json.loads(text)  # ValueError -> 400
+    if rpc and isinstance(value, str):
+        try:
+            json.loads(value)
+            return value
+        except ValueError:
+            return text
+    return text
+
+
+def _from_function_result(result: Any) -> _Reply:
+    if isinstance(result, func.HttpResponse):
+        headers = {k: v for k, v in result.headers.items()}
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = f"{result.mimetype}; charset={result.charset}"
+        return _Reply(result.status_code, result.get_body() or b"", headers)
+    if result is None:
+        return _Reply(204, b"")
+    if isinstance(result, bytes):
+        return _Reply(200, result, {"Content-Type": "application/octet-stream"})
+    if isinstance(result, str):
+        return _Reply(200, result.encode(), {"Content-Type": "text/plain; charset=utf-8"})
+    return _json(200, result)
+
+
+def _event_grid_event(ev: dict[str, Any]) -> func.EventGridEvent:
+    et = ev.get("eventTime")
+    event_time = None
+    if et:
+        try:
+            event_time = parse_iso(et)
+        except (ValueError, OverflowError):
+            event_time = None
+    return func.EventGridEvent(
+        id=ev.get("id", ""),
+        data=ev.get("data"),
+        topic=ev.get("topic", ""),
+        subject=ev.get("subject", ""),
+        event_type=ev.get("eventType", ""),
+        event_time=event_time,
+        data_version=ev.get("dataVersion", ""),
+    )
+
+
+def _resolve_setting(expr: str) -> str:
+    expr = expr.strip()
+    if len(expr) > 2 and expr.startswith("%") and expr.endswith("%"):
+        return os.environ.get(expr[1:-1], "")
+    return expr
+
+
+def _activity_caller(info: FunctionInfo):
+    name = info.trigger_name
+    fn = info.fn
+    ctx = info.accepts_context
+
+    def call(value: Any) -> Any:
+        kwargs = {name: value}
+        if ctx:
+            from .functions import InvocationContext
+
+            kwargs["context"] = InvocationContext(info.name)
+        return fn(**kwargs)
+
+    return call
+
+
+def _make_handler(host: DurableHost) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "devhost-durable/1.0"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s - " + format, self.address_string(), *args)
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            host.clock.acquire()
+            try:
+                reply = host.handle_http(self.command, self.path, headers, body)
+            finally:
+                host.clock.release()
+            self.send_response(reply.status)
+            for k, v in reply.headers.items():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            if self.command != "HEAD" and reply.body:
+                self.wfile.write(reply.body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+    return Handler

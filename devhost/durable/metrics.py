@@ -1,0 +1,82 @@
+"""Counters the durable host keeps for tests and benchmarks."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class InstanceMetrics:
+    episodes: int = 0
+    generations: int = 1
+    # max history length seen in each generation (index = generation - 1)
+    history_len_per_generation: list[int] = field(default_factory=lambda: [0])
+    # CPU seconds of each orchestrator call (thread_time), in order
+    replay_cpu: list[float] = field(default_factory=list)
+    events_dropped_continue_as_new: int = 0
+
+    @property
+    def history_len_max(self) -> int:
+        return max(self.history_len_per_generation or [0])
+
+    @property
+    def replay_cpu_first(self) -> float | None:
+        return self.replay_cpu[0] if self.replay_cpu else None
+
+    @property
+    def replay_cpu_last(self) -> float | None:
+        return self.replay_cpu[-1] if self.replay_cpu else None
+
+    @property
+    def replay_cpu_total(self) -> float:
+        return sum(self.replay_cpu)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "episodes": self.episodes,
+            "generations": self.generations,
+            "historyLenPerGeneration": list(self.history_len_per_generation),
+            "historyLenMax": self.history_len_max,
+            "replayCpuFirst": self.replay_cpu_first,
+            "replayCpuLast": self.replay_cpu_last,
+            "replayCpuMax": max(self.replay_cpu) if self.replay_cpu else None,
+            "replayCpuTotal": self.replay_cpu_total,
+            "eventsDroppedContinueAsNew": self.events_dropped_continue_as_new,
+        }
+
+
+class HostMetrics:
+    """Per-instance metrics plus global counters. Mutated by the engine under its lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.instances: dict[str, InstanceMetrics] = {}
+        self.activities_run = 0
+        self.activities_failed = 0
+        self.events_raised = 0
+        self.events_dropped_continue_as_new = 0
+        self.episodes = 0
+
+    def instance(self, instance_id: str) -> InstanceMetrics:
+        with self._lock:
+            m = self.instances.get(instance_id)
+            if m is None:
+                m = self.instances[instance_id] = InstanceMetrics()
+            return m
+
+    def bump(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "activitiesRun": self.activities_run,
+                "activitiesFailed": self.activities_failed,
+                "eventsRaised": self.events_raised,
+                "eventsDroppedContinueAsNew": self.events_dropped_continue_as_new,
+                "episodes": self.episodes,
+                "instances": {k: v.as_dict() for k, v in self.instances.items()},
+            }
