@@ -1,0 +1,285 @@
+"""Azure ML jobs REST client (control plane, ARM).
+
+An explicit retry loop rather than urllib3's Retry: it must honour ARM's
+`Retry-After` within a total time budget, retry PUTs (idempotent here: same
+name, same body), and be testable with an injected `sleep`.  Every job name is
+validated and URL-quoted, so request data can never change an ARM path.  The
+Authorization header and tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from foundry.auth import TokenProvider, token_provider_from_settings
+from foundry.errors import (
+    AuthError,
+    AzureMLError,
+    ThrottledError,
+    TransientError,
+    from_response,
+)
+from foundry.names import validate_job_name
+from foundry.workspace import Workspace
+
+log = logging.getLogger("foundry.client")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = "polysync-foundry-sweep/0.1"
+MAX_PAGES = 1000
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date), None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+class AzureMLClient:
+    """Jobs API of one workspace: get, put, list (paged), cancel."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        token_provider: TokenProvider,
+        *,
+        arm_endpoint: str = "https://management.azure.com",
+        api_version: str = "2024-10-01",
+        session: requests.Session | None = None,
+        max_attempts: int = 6,
+        max_total_seconds: float = 120,
+        timeout: tuple[float, float] = (5, 30),
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self._tokens = token_provider
+        self.arm_endpoint = arm_endpoint.rstrip("/")
+        self.api_version = api_version
+        self._session = session or requests.Session()
+        self.max_attempts = max(1, max_attempts)
+        self.max_total_seconds = max_total_seconds
+        self.timeout = timeout
+        self._sleep = sleep
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._rng = rng or random.Random()
+        origin = urlsplit(self.arm_endpoint)
+        self._origin = (origin.scheme.lower(), origin.netloc.lower())
+
+    def __repr__(self) -> str:
+        return f"AzureMLClient({self.workspace.arm_id!r}, endpoint={self.arm_endpoint!r})"
+
+    # ------------------------------------------------------------- URLs
+
+    def jobs_url(self, name: str | None = None) -> str:
+        base = f"{self.arm_endpoint}{self.workspace.jobs_path}/jobs"
+        if name is None:
+            return base
+        return f"{base}/{quote(validate_job_name(name, 'name'), safe='')}"
+
+    # ------------------------------------------------------------- public API
+
+    def get_job(self, name: str) -> dict[str, Any]:
+        """GET one job; NotFoundError when absent."""
+        return self._json(self._request("GET", self.jobs_url(name), ok=(200,)))
+
+    def put_job(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create (or idempotently re-create with the same body) a job; 200 or 201."""
+        return self._json(self._request("PUT", self.jobs_url(name), json=body, ok=(200, 201)))
+
+    def cancel_job(self, name: str) -> None:
+        """Request cancellation: 200 or 202 (accepted, the job winds down); NotFoundError on 404."""
+        self._request("POST", f"{self.jobs_url(name)}/cancel", ok=(200, 202, 204))
+
+    def list_jobs(
+        self,
+        job_type: str | None = "Sweep",
+        *,
+        tag: str | None = None,
+        list_view_type: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every job of `job_type`, following `nextLink` over all pages (still filtered client-side:
+        the real API has no `$filter`/`$top`)."""
+        params: dict[str, str] = {}
+        if job_type:
+            params["jobType"] = job_type
+        if tag:
+            params["tag"] = tag
+        if list_view_type:
+            params["listViewType"] = list_view_type
+        url: str | None = self.jobs_url()
+        seen: set[str] = set()
+        pages = 0
+        while url:
+            pages += 1
+            if pages > MAX_PAGES:
+                raise AzureMLError(f"More than {MAX_PAGES} pages of jobs.", code="TooManyPages", status=502)
+            page = self._json(self._request("GET", url, params=params, ok=(200,)))
+            for job in page.get("value") or []:
+                if not isinstance(job, dict):
+                    continue
+                jt = (job.get("properties") or {}).get("jobType")
+                if job_type and str(jt).lower() != job_type.lower():
+                    continue
+                yield job
+            next_link = page.get("nextLink")
+            params = {}  # nextLink carries its own query string
+            url = self._check_next_link(next_link) if next_link else None
+            if url is not None:
+                if url in seen:
+                    raise AzureMLError(
+                        "The jobs list repeats a page (nextLink loop).", code="PagingLoop", status=502
+                    )
+                seen.add(url)
+
+    def find_job_by_tag(self, tag_key: str, tag_value: str, job_type: str = "Sweep") -> dict[str, Any] | None:
+        """The first job whose tag `tag_key` equals `tag_value` (the API's `tag` filters on the key)."""
+        for job in self.list_jobs(job_type, tag=tag_key, list_view_type="All"):
+            tags = (job.get("properties") or {}).get("tags") or {}
+            if isinstance(tags, dict) and tags.get(tag_key) == tag_value:
+                return job
+        return None
+
+    # ------------------------------------------------------------- plumbing
+
+    def _check_next_link(self, link: Any) -> str:
+        if not isinstance(link, str):
+            raise AzureMLError(
+                "The jobs list returned a malformed nextLink.", code="InvalidNextLink", status=502
+            )
+        parts = urlsplit(link)
+        if (parts.scheme.lower(), parts.netloc.lower()) != self._origin:
+            raise AzureMLError(
+                "The jobs list returned a nextLink to another host; refusing to send the token there.",
+                code="InvalidNextLink",
+                status=502,
+            )
+        return link
+
+    @staticmethod
+    def _json(resp: requests.Response) -> dict[str, Any]:
+        try:
+            data = resp.json()
+        except ValueError:
+            raise AzureMLError(
+                f"Azure ML answered HTTP {resp.status_code} with a body that is not JSON.",
+                code="InvalidResponse",
+                status=502,
+            ) from None
+        if not isinstance(data, dict):
+            raise AzureMLError(
+                "Azure ML answered with a JSON value that is not an object.",
+                code="InvalidResponse",
+                status=502,
+            )
+        return data
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._backoff_cap, self._backoff_base * (2 ** (attempt - 1)))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        ok: tuple[int, ...],
+        json: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> requests.Response:
+        path = urlsplit(url).path
+        query = {"api-version": self.api_version, **(params or {})}
+        if "api-version=" in (urlsplit(url).query or ""):
+            query = {}  # nextLink already carries it
+        started = time.monotonic()
+        waited = 0.0
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {
+                "Authorization": f"Bearer {self._tokens.get_token()}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+                "x-ms-client-request-id": str(uuid.uuid4()),
+            }
+            error: AzureMLError
+            retry_after: float | None = None
+            try:
+                resp = self._session.request(
+                    method, url, params=query or None, json=json, headers=headers, timeout=self.timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                log.warning("%s %s -> %s (attempt %d)", method, path, type(exc).__name__, attempt)
+                error = TransientError(
+                    f"Could not reach Azure ML ({type(exc).__name__}).",
+                    code="ConnectionFailed",
+                    hint="Azure ML or the network was unavailable; retry later.",
+                    status=503,
+                )
+            else:
+                log.info("%s %s -> %d (attempt %d)", method, path, resp.status_code, attempt)
+                if resp.status_code in ok:
+                    return resp
+                error = from_response(resp)
+                if resp.status_code == 401 and not refreshed and hasattr(self._tokens, "invalidate"):
+                    refreshed = True  # a token revoked/expired early: one fresh token, once
+                    self._tokens.invalidate()
+                    continue
+                if resp.status_code not in RETRY_STATUSES:
+                    raise error
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            remaining = self.max_total_seconds - max(time.monotonic() - started, waited)
+            if attempt >= self.max_attempts or delay > remaining:
+                if retry_after is not None:
+                    error.hint = f"Azure ML asked to retry after {retry_after:.0f} s; retry later."
+                raise error
+            log.info("%s %s: retrying in %.2f s", method, path, delay)
+            self._sleep(delay)
+            waited += delay
+
+
+def client_from_settings(settings: Any) -> AzureMLClient:
+    """The client for the configured workspace and credentials."""
+    return AzureMLClient(
+        settings.workspace,
+        token_provider_from_settings(settings),
+        arm_endpoint=settings.arm_endpoint,
+    )
+
+
+__all__ = [
+    "AuthError",
+    "AzureMLClient",
+    "ThrottledError",
+    "TransientError",
+    "client_from_settings",
+    "parse_retry_after",
+]

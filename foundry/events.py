@@ -1,0 +1,85 @@
+"""Azure ML Event Grid events -> the run they concern.
+
+Events are hints (at-least-once, unordered, late): this only extracts which job
+changed and to what, for the orchestrator to confirm with a GET.  It never raises,
+whatever arrives, because Event Grid would only redeliver a poison event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from foundry.names import INSTANCE_ID_RE, JOB_NAME_RE
+from foundry.status import canonical_status
+from foundry.workspace import Workspace
+
+RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
+INSTANCE_TAG = "polysync.instanceId"
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    job_name: str
+    instance_id: str | None
+    run_status: str
+    event_type: str
+    event_time: str | None
+    event_id: str | None
+
+
+def _str(value: Any, limit: int = 1024) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= limit else None
+
+
+def _parse(event: Any, workspace: Workspace) -> tuple[RunEvent | None, str | None]:
+    if not isinstance(event, dict):
+        return None, "event is not a JSON object"
+    event_type = event.get("eventType", event.get("type"))
+    if event_type not in (RUN_STATUS_CHANGED, RUN_COMPLETED):
+        return None, f"event type {str(event_type)[:100]!r} is not a run status event"
+    topic = event.get("topic", event.get("source"))
+    if topic is not None:
+        if not isinstance(topic, str) or topic.rstrip("/").lower() != workspace.arm_id.lower():
+            return None, "event is for another workspace"
+    data = event.get("data")
+    if not isinstance(data, dict):
+        return None, "event has no data object"
+    job_name = _str(data.get("runId"), 255)
+    if job_name is None:
+        subject = _str(event.get("subject"))
+        if subject and "/runs/" in subject:
+            job_name = subject.rsplit("/runs/", 1)[1]
+    if not job_name or not JOB_NAME_RE.fullmatch(job_name):
+        return None, "event has no valid runId"
+    if event_type == RUN_COMPLETED:
+        status = "Completed"
+    else:
+        status = canonical_status(data.get("runStatus"))
+        if status is None:
+            return None, "event has no recognised runStatus"
+    tags = data.get("runTags")
+    instance = tags.get(INSTANCE_TAG) if isinstance(tags, dict) else None
+    if not (isinstance(instance, str) and INSTANCE_ID_RE.fullmatch(instance)):
+        instance = None
+    event_time = event.get("eventTime", event.get("time"))
+    return (
+        RunEvent(
+            job_name=job_name,
+            instance_id=instance,
+            run_status=status,
+            event_type=event_type,
+            event_time=_str(event_time, 64),
+            event_id=_str(event.get("id"), 256),
+        ),
+        None,
+    )
+
+
+def parse_run_event(event: Any, workspace: Workspace) -> tuple[RunEvent | None, str | None]:
+    """`(RunEvent, None)` for a run status event of this workspace, else `(None, reason)`."""
+    try:
+        return _parse(event, workspace)
+    except Exception as exc:  # noqa: BLE001 - documented: never raises on any input
+        return None, f"malformed event ({type(exc).__name__})"

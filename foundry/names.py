@@ -1,0 +1,78 @@
+"""Names that end up in ARM URLs, and the deterministic names derived from runs.
+
+Every name taken from a request passes through here before it can enter a URL,
+so nothing a caller sends can change an ARM path (`../x`, `%2F`, query strings).
+Derived names are deterministic so that retries and duplicate deliveries land on
+the same durable instance and the same Azure ML job (idempotency).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from typing import Any
+
+from foundry.errors import FieldError, RequestValidationError
+
+JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$")
+INSTANCE_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,99}$")
+INSTANCE_PREFIX = "ps-"
+_HASH_LEN = 16
+
+
+def _check(value: Any, field: str, pattern: re.Pattern[str], max_len: int, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise RequestValidationError([FieldError(field, f"{field} is required: give a {what}.")])
+    if len(value) > max_len:
+        raise RequestValidationError(
+            [FieldError(field, f"{field} is {len(value)} characters long; the limit is {max_len}.")]
+        )
+    if not pattern.fullmatch(value):
+        raise RequestValidationError(
+            [
+                FieldError(
+                    field,
+                    f"{field} must start with a letter or digit and contain only letters, digits, "
+                    f"'-' and '_' ({what}).",
+                )
+            ]
+        )
+    return value
+
+
+def validate_job_name(value: Any, field: str = "name") -> str:
+    """Return `value` if it is a valid Azure ML job name, else raise naming `field`."""
+    return _check(value, field, JOB_NAME_RE, 255, "Azure ML job name")
+
+
+def validate_instance_id(value: Any, field: str = "instanceId") -> str:
+    """Return `value` if it is a safe durable instance id (same charset, max 100)."""
+    return _check(value, field, INSTANCE_ID_RE, 100, "run instance id")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def job_name_for(instance_id: str, template: str) -> str:
+    """The Azure ML job name for a run: `{template}-{hash(instance_id)}`.
+
+    The hash comes from the instance id alone, so two instances never collide even
+    with the same template, and a retried submit targets the same job.
+    """
+    prefix = re.sub(r"[^a-zA-Z0-9\-_]", "-", template or "")[:200].strip("-_") or "sweep"
+    if not prefix[0].isalnum():
+        prefix = "s" + prefix
+    return f"{prefix}-{_digest(instance_id)[:_HASH_LEN]}"
+
+
+def instance_id_for(run_id: str | None, template: str) -> str:
+    """The durable instance id: derived from `runId` (idempotency key) or fresh.
+
+    Same runId and template -> same instance id, so Polysync retrying a start does not
+    start a second sweep.  Without a runId every start is new.
+    """
+    if run_id:
+        return INSTANCE_PREFIX + _digest(f"{template}\n{run_id}")[:40]
+    return INSTANCE_PREFIX + uuid.uuid4().hex
