@@ -1,0 +1,16 @@
+// User-assigned managed identity used by the function app for everything:
+// host storage, deployment container, Application Insights, Key Vault references and Azure ML.
+param name string
+param location string
+param tags object = {}
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: name
+  location: location
+  tags: tags
+}
+
+output id string = identity.id
+output name string = identity.name
+output principalId string = identity.properties.principalId
+output clientId string = identity.properties.clientId

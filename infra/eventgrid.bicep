@@ -1,0 +1,61 @@
+// Event Grid subscription: the workspace's system topic -> the app's `azureml_events` function.
+// Deployed by infra/hooks/postdeploy.* AFTER `azd deploy`, into the system topic's resource group:
+// Event Grid validates an AzureFunction destination when the subscription is created, and fails
+// with "Destination endpoint not found" while the function is not deployed yet.
+targetScope = 'resourceGroup'
+
+@description('Name of the workspace\'s system topic (main.bicep output EVENTGRID_SYSTEM_TOPIC_NAME).')
+param systemTopicName string
+
+@description('Resource id of the function app (main.bicep output AZURE_FUNCTION_APP_ID).')
+param functionAppId string
+
+@description('Event Grid function of the app (triggers/: @app.event_grid_trigger on `azureml_events`).')
+param functionName string = 'azureml_events'
+
+@description('Event subscription name (3..64 letters, digits, hyphens); one per app on the workspace.')
+@minLength(3)
+@maxLength(64)
+param subscriptionName string = 'polysync-sweeps'
+
+@description('Delivery attempts before an event is dropped (events are hints: the orchestrations also poll).')
+@minValue(1)
+@maxValue(30)
+param maxDeliveryAttempts int = 30
+
+@description('Minutes an undelivered event is retried.')
+@minValue(1)
+@maxValue(1440)
+param eventTimeToLiveInMinutes int = 1440
+
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
+  name: systemTopicName
+}
+
+resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+  parent: systemTopic
+  name: subscriptionName
+  properties: {
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: {
+        resourceId: '${functionAppId}/functions/${functionName}'
+        maxEventsPerBatch: 1
+        preferredBatchSizeInKilobytes: 64
+      }
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    filter: {
+      includedEventTypes: [
+        'Microsoft.MachineLearningServices.RunStatusChanged'
+        'Microsoft.MachineLearningServices.RunCompleted'
+      ]
+    }
+    retryPolicy: {
+      maxDeliveryAttempts: maxDeliveryAttempts
+      eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    }
+  }
+}
+
+output subscriptionName string = subscription.name
