@@ -121,6 +121,13 @@ class _Job:
     definition: dict
     knobs: _Knobs = field(default_factory=_Knobs)
     timers: list[TimerHandle] = field(default_factory=list)
+    cache: bytes | None = None
+
+    def encoded(self) -> bytes:
+        """JSON of the resource, cached until the next change (call with the store lock held)."""
+        if self.cache is None:
+            self.cache = json.dumps(self.resource).encode()
+        return self.cache
 
     @property
     def status(self) -> str:
@@ -463,7 +470,7 @@ class WorkspaceEmulator:
             job = self._jobs.get(name)
             if job is None:
                 raise self._job_not_found(name)
-            return _Response(200, copy.deepcopy(job.resource))
+            return _Response(200, job.encoded())
 
     def _list(self, path: str, query: dict[str, str]) -> _Response:
         job_type = query.get("jobType")
@@ -500,12 +507,15 @@ class WorkspaceEmulator:
                 if len(selected) > self.page_size:
                     break
             page = selected[: self.page_size]
-            body: dict[str, Any] = {"value": [copy.deepcopy(j.resource) for j in page]}
+            next_link = None
             if len(selected) > self.page_size:
                 params = [(k, v) for k, v in query.items() if k.lower() != "$skiptoken"]
                 params.append(("$skipToken", _encode_token(page[-1].seq)))
-                body["nextLink"] = f"{self.arm_endpoint}{quote(path)}?{urlencode(params)}"
-        return _Response(200, body)
+                next_link = f"{self.arm_endpoint}{quote(path)}?{urlencode(params)}"
+            payload = b'{"value": [' + b", ".join(j.encoded() for j in page) + b"]"
+        if next_link:
+            payload += b', "nextLink": ' + json.dumps(next_link).encode()
+        return _Response(200, payload + b"}")
 
     # ------------------------------------------------------------------ PUT
     @staticmethod
@@ -602,11 +612,12 @@ class WorkspaceEmulator:
                 del current[key]
                 changed = True
         if changed:
+            job.cache = None
             sd = job.resource.setdefault("systemData", {})
             sd["lastModifiedAt"] = _iso(self.clock.now())
             sd["lastModifiedBy"] = "emulator"
             sd["lastModifiedByType"] = "Application"
-        return _Response(200, copy.deepcopy(job.resource))
+        return _Response(200, job.encoded())
 
     def studio_url(self, name: str) -> str:
         url = f"https://ml.azure.com/runs/{name}?wsid={self.workspace_id}"
@@ -649,7 +660,7 @@ class WorkspaceEmulator:
         with self._calls_lock:
             self.calls["put_created"] += 1
         self._schedule_lifecycle(job, now)
-        return _Response(201, copy.deepcopy(resource))
+        return _Response(201, _encode(resource))
 
     # ------------------------------------------------------------------ lifecycle
     def _at(self, when: datetime, fn: Callable[[], None]) -> TimerHandle:
@@ -690,6 +701,7 @@ class WorkspaceEmulator:
     def _set_status(self, job: _Job, status: str) -> None:
         now = self.clock.now()
         job.resource["properties"]["status"] = status
+        job.cache = None
         job.resource.setdefault("systemData", {})["lastModifiedAt"] = _iso(now)
         self._emit(job, EVENT_STATUS_CHANGED, now)
         if status == "Completed":
@@ -833,6 +845,11 @@ class WorkspaceEmulator:
             log.exception("event sink failed for %s", event.get("subject"))
 
 
+def _encode(body: Any) -> bytes:
+    """Serialize while the store lock is held (a snapshot without a deep copy)."""
+    return json.dumps(body).encode()
+
+
 def _method_not_allowed(method: str) -> ArmError:
     return ArmError(
         405, "MethodNotAllowed", f"The HTTP method '{method}' is not supported for this resource."
@@ -896,6 +913,19 @@ class _Server(ThreadingHTTPServer):
                 pass
 
 
+class _Headers(dict):
+    """Case-insensitive header lookup (keys stored lower case)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> Any:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -904,6 +934,52 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    _date_cache: tuple[int, str] = (0, "")
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = int(time.time())
+        if _Handler._date_cache[0] != now:
+            _Handler._date_cache = (now, super().date_time_string(now))
+        return _Handler._date_cache[1]
+
+    def parse_request(self) -> bool:
+        """A lean replacement of the stdlib parser (its email-based header parsing costs
+        more than the rest of a request); HTTP/1.0 and 1.1 only."""
+        self.command = None
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = requestline
+        words = requestline.split()
+        if len(words) != 3 or not words[2].startswith("HTTP/1."):
+            self.send_error(400, f"Bad request line {requestline!r}")
+            return False
+        self.command, self.path, self.request_version = words
+        headers = _Headers()
+        for _ in range(101):
+            line = self.rfile.readline(65537)
+            if len(line) > 65536:
+                self.send_error(431, "Header line too long")
+                return False
+            if line in (b"\r\n", b"\n", b""):
+                break
+            key, _sep, value = line.decode("iso-8859-1").partition(":")
+            headers[key.strip().lower()] = value.strip()
+        else:
+            self.send_error(431, "Too many headers")
+            return False
+        self.headers = headers  # type: ignore[assignment]
+        conn = headers.get("connection", "").lower()
+        if conn == "close":
+            self.close_connection = True
+        elif self.request_version == "HTTP/1.1" or conn == "keep-alive":
+            self.close_connection = False
+        if headers.get("expect", "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -952,7 +1028,8 @@ class _Handler(BaseHTTPRequestHandler):
             emu.clock.release()
 
     def _send(self, response: _Response, method: str) -> None:
-        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        body = response.body
+        payload = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(response.status)
         request_id = str(uuid.uuid4())
         self.send_header("x-ms-request-id", request_id)
