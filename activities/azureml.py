@@ -1,0 +1,171 @@
+"""Activities: one Azure ML call each, thin over `foundry/`.
+
+Contract with the orchestrator: an activity *raises* only for failures worth
+retrying (throttling, 5xx, connection loss — the durable retry policy handles
+those), and *returns* `{"ok": False, "error": {...}}` for permanent ones (not
+found, forbidden, invalid template), which no retry can fix. Everything returned
+lands in the orchestration history, so nothing here returns a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+
+from app import services
+from foundry.errors import (
+    AzureMLError,
+    ConflictError,
+    FoundryError,
+    NotFoundError,
+    ThrottledError,
+    TransientError,
+)
+from foundry.models import RunRequest
+from foundry.monitor import monitor_url
+from foundry.result import snapshot
+from foundry.sweep import build_sweep_body
+
+log = logging.getLogger("activities")
+bp = df.Blueprint()
+
+INSTANCE_TAG = "polysync.instanceId"
+
+
+def _failure(error: FoundryError) -> dict[str, Any]:
+    return {"ok": False, "error": error.to_dict()}
+
+
+def _permanent(exc: Exception) -> bool:
+    return isinstance(exc, FoundryError) and not isinstance(exc, ThrottledError | TransientError)
+
+
+@bp.activity_trigger(input_name="payload")
+def fetch_template(payload: dict[str, Any]) -> dict[str, Any]:
+    """GET the template sweep job named by the External Id."""
+    name = payload["template"]
+    try:
+        job = services.client().get_job(name)
+    except NotFoundError as exc:
+        exc.code = "TemplateNotFound"
+        exc.hint = (
+            f"No job named '{name}' in the workspace. Set the Polysync job's External Id to the "
+            "name of an existing Sweep job (GET /api/templates lists them)."
+        )
+        return _failure(exc)
+    except Exception as exc:
+        if _permanent(exc):
+            return _failure(exc)  # type: ignore[arg-type]
+        raise
+    return {"ok": True, "job": job}
+
+
+@bp.activity_trigger(input_name="payload")
+def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
+    """Build the Sweep body and PUT it, exactly once per orchestration.
+
+    The job name is derived from the instance id, so a retry after a lost answer
+    targets the same name: an existing job tagged with our instance id is adopted
+    instead of submitted again; one that is not ours is refused.
+    """
+    instance_id: str = payload["instanceId"]
+    job_name: str = payload["jobName"]
+    client = services.client()
+    workspace = services.settings().workspace
+    try:
+        existing = _get_or_none(job_name)
+        if existing is not None:
+            return _adopt_or_refuse(existing, instance_id, job_name)
+        sealer = services.sealer()
+        request = RunRequest.from_payload(payload["request"])
+        body = build_sweep_body(
+            payload["template"],
+            request,
+            workspace,
+            instance_id=instance_id,
+            unseal=sealer.unseal if sealer else None,
+        )
+        try:
+            job = client.put_job(job_name, body)
+        except ConflictError:
+            # Someone (most likely our own earlier attempt) created it meanwhile.
+            existing = _get_or_none(job_name)
+            if existing is None:
+                raise
+            return _adopt_or_refuse(existing, instance_id, job_name)
+    except Exception as exc:
+        if _permanent(exc):
+            return _failure(exc)  # type: ignore[arg-type]
+        raise
+    log.info("submitted sweep job %s for instance %s", job_name, instance_id)
+    return _submitted(job, job_name, adopted=False)
+
+
+def _get_or_none(job_name: str) -> dict[str, Any] | None:
+    try:
+        return services.client().get_job(job_name)
+    except NotFoundError:
+        return None
+
+
+def _adopt_or_refuse(job: dict[str, Any], instance_id: str, job_name: str) -> dict[str, Any]:
+    tags = (job.get("properties") or {}).get("tags") or {}
+    if tags.get(INSTANCE_TAG) == instance_id:
+        log.info("adopting existing sweep job %s for instance %s", job_name, instance_id)
+        return _submitted(job, job_name, adopted=True)
+    return _failure(
+        AzureMLError(
+            code="JobNameTaken",
+            message=f"A job named '{job_name}' exists in the workspace but was not started by this run.",
+            hint="Start the run again with a different runId, or archive the unrelated job.",
+            status=409,
+        )
+    )
+
+
+def _submitted(job: dict[str, Any], job_name: str, *, adopted: bool) -> dict[str, Any]:
+    props = job.get("properties") or {}
+    return {
+        "ok": True,
+        "jobName": job_name,
+        "azureStatus": props.get("status") or "NotStarted",
+        "monitorUrl": monitor_url(job, services.settings().workspace, job_name),
+        "adopted": adopted,
+    }
+
+
+@bp.activity_trigger(input_name="payload")
+def get_job_status(payload: dict[str, Any]) -> dict[str, Any]:
+    """GET the job and reduce it to the snapshot the orchestrator reports."""
+    job_name: str = payload["jobName"]
+    try:
+        job = services.client().get_job(job_name)
+    except Exception as exc:
+        if _permanent(exc):
+            return _failure(exc)  # type: ignore[arg-type]
+        raise
+    request = RunRequest.from_payload(payload["request"])
+    snap = snapshot(
+        job, services.settings().workspace, request.outputs(), request.attributes.objective_metric
+    )
+    snap["ok"] = True
+    return snap
+
+
+@bp.activity_trigger(input_name="payload")
+def cancel_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """POST cancel. A job already gone or finished is not an error: the goal is
+    simply that nothing keeps running."""
+    job_name: str = payload["jobName"]
+    try:
+        services.client().cancel_job(job_name)
+    except NotFoundError:
+        return {"ok": True, "jobName": job_name, "found": False}
+    except Exception as exc:
+        if _permanent(exc):
+            return _failure(exc)  # type: ignore[arg-type]
+        raise
+    log.info("cancel requested for sweep job %s", job_name)
+    return {"ok": True, "jobName": job_name, "found": True}

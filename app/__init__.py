@@ -1,0 +1,1 @@
+"""Glue shared by the durable layers (activities, orchestrator, triggers)."""

@@ -1,0 +1,27 @@
+"""Small helpers for JSON HTTP answers, so every route speaks the same shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+
+from foundry.errors import FoundryError
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, default=str),
+        status_code=status,
+        mimetype="application/json",
+        headers=headers or {},
+    )
+
+
+def error_response(error: FoundryError, status: int | None = None) -> func.HttpResponse:
+    return json_response(status or error.status or 500, {"error": error.to_dict()})
+
+
+def problem(status: int, code: str, message: str, hint: str | None = None) -> func.HttpResponse:
+    return json_response(status, {"error": {"code": code, "message": message, "hint": hint}})

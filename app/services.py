@@ -1,0 +1,53 @@
+"""Process-wide services built lazily from app settings.
+
+Built on first use, not at import: `import function_app` must stay cheap (cold
+start on Flex Consumption), and azure-identity is only imported when a token is
+actually needed. `reset()` exists for the local host and tests, which change the
+environment between runs in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cache
+
+from foundry.auth import token_provider_from_settings
+from foundry.client import AzureMLClient
+from foundry.secrets import Sealer
+from foundry.settings import Settings
+
+_lock = threading.Lock()
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+def client() -> AzureMLClient:
+    with _lock:
+        return _client()
+
+
+@cache
+def _client() -> AzureMLClient:
+    s = settings()
+    return AzureMLClient(
+        s.workspace,
+        token_provider_from_settings(s),
+        arm_endpoint=s.arm_endpoint,
+    )
+
+
+@cache
+def sealer() -> Sealer | None:
+    return Sealer.from_settings(settings())
+
+
+def reset() -> None:
+    """Forget cached services so the next call re-reads the environment."""
+    with _lock:
+        settings.cache_clear()
+        _client.cache_clear()
+        sealer.cache_clear()

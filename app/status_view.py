@@ -1,0 +1,53 @@
+"""The status answer for `GET /api/sweeps/{instanceId}`, composed from the
+orchestration's runtime status, customStatus and output. Pure, so the same view
+serves the status and cancel routes and is tested without a host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FINISHED = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+_FIELDS = ("status", "azureStatus", "jobName", "monitorUrl", "outputs", "bestTrial", "error")
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def compose_status(
+    instance_id: str,
+    runtime_status: str | None,
+    custom_status: Any,
+    output: Any,
+    created: Any = None,
+    updated: Any = None,
+) -> dict[str, Any]:
+    custom = custom_status if isinstance(custom_status, dict) else {}
+    view: dict[str, Any] = {name: custom.get(name) for name in _FIELDS}
+    if runtime_status == "Completed" and isinstance(output, dict):
+        view.update({name: output.get(name) for name in _FIELDS if name in output})
+    elif runtime_status == "Failed":
+        view["status"] = custom.get("status") if custom.get("status") in ("Failed", "Cancelled") else "Failed"
+        if not view.get("error"):
+            view["error"] = {"code": "OrchestrationFailed", "message": str(output or ""), "hint": None}
+    elif runtime_status in ("Terminated", "Canceled"):
+        view["status"] = "Cancelled"
+        view["error"] = {
+            "code": "Terminated",
+            "message": f"The orchestration was terminated: {output or 'no reason given'}.",
+            "hint": "A terminated run's Azure ML job is cancelled by the orphan reconciler.",
+        }
+    elif not view.get("status"):
+        view["status"] = "Starting"
+    view["outputs"] = view.get("outputs") or {}
+    return {
+        "instanceId": instance_id,
+        **view,
+        "runtimeStatus": runtime_status,
+        "createdTime": _iso(created),
+        "lastUpdatedTime": _iso(updated),
+    }

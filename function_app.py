@@ -1,0 +1,17 @@
+"""Azure Functions entry point: the Durable Functions app and its blueprints.
+
+Kept light on purpose: every module below defers heavy work (azure-identity,
+HTTP sessions) to first use, so a cold start pays only for imports.
+"""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities.azureml import bp as activities
+from orchestrators.sweep import bp as orchestrators
+from triggers.events import bp as events
+from triggers.http_api import bp as http_api
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in (http_api, events, orchestrators, activities):
+    app.register_functions(blueprint)

@@ -1,0 +1,96 @@
+"""The waiting strategy, as pure data: how long to sleep before the next status
+check, and the loop state that survives `continue_as_new`.
+
+Two regimes. Until the run has received an Azure ML Event Grid event, the poll
+interval starts at the floor, doubles up to the cap and drops back to the floor
+whenever the status changes (a job that just moved tends to move again soon).
+Once an event has arrived for the run, delivery is proven: events carry the
+news, and polling becomes a slow safety net (events can be lost or late), from
+`event_floor` doubling to `event_cap`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    floor: float = 15.0
+    cap: float = 120.0
+    event_floor: float = 3600.0
+    event_cap: float = 28800.0
+    polls_per_generation: int = 20
+    stalled_limit: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.floor <= self.cap:
+            raise ValueError("SWEEP_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_POLL_CAP_SECONDS")
+        if not 0 < self.event_floor <= self.event_cap:
+            raise ValueError("SWEEP_EVENT_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_EVENT_POLL_CAP_SECONDS")
+        if self.event_cap > 5 * 24 * 3600:
+            # A single durable timer must stay below the extension's
+            # maximumShortTimerDuration (6 days on Azure Storage): longer ones become
+            # "long timers" whose cancel() does not reach the inner timer.
+            raise ValueError("SWEEP_EVENT_POLL_CAP_SECONDS must be at most 5 days")
+        if self.polls_per_generation < 1:
+            raise ValueError("SWEEP_POLLS_PER_GENERATION must be at least 1")
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> PollPolicy:
+        return cls(
+            floor=float(settings.poll_floor_seconds),
+            cap=float(settings.poll_cap_seconds),
+            event_floor=float(settings.event_poll_floor_seconds),
+            event_cap=float(settings.event_poll_cap_seconds),
+            polls_per_generation=int(settings.polls_per_generation),
+            stalled_limit=float(settings.stalled_limit_seconds),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PollPolicy:
+        if not data:
+            return cls()
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class LoopState:
+    """Everything the polling loop needs to resume in a fresh generation."""
+
+    azure_status: str = "NotStarted"
+    interval: float = 0.0
+    events_seen: bool = False
+    cancel_requested: bool = False
+    cancel_sent: bool = False
+    cancel_reason: str | None = None
+    stalled_since: str | None = None
+    generation: int = 0
+    polls: int = 0  # status checks (REST GETs) over the whole run
+    wakeups: int = 0  # loop iterations in this generation (bounds the history)
+    monitor_url: str | None = None
+    submitted_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoopState:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def next_interval(current: float, policy: PollPolicy, *, events_seen: bool, status_changed: bool) -> float:
+    """The sleep before the next safety/status poll."""
+    floor, cap = (policy.event_floor, policy.event_cap) if events_seen else (policy.floor, policy.cap)
+    if status_changed or current <= 0:
+        return floor
+    if current < floor:
+        return floor
+    return min(cap, current * 2)

@@ -1,0 +1,252 @@
+"""The sweep orchestration: submit once, then wait cheaply until the job ends.
+
+Deterministic by construction: time comes only from
+`context.current_utc_datetime`, every decision from history (activity results,
+timers, events). Reporting is pure (`orchestrators.reporting`).
+
+Generation 1 fetches the template and submits; every generation then runs the
+polling loop for at most `polls_per_generation` wake-ups and continues as new
+with the loop state, so a sweep that runs for days never replays a long history.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from foundry.status import STALLED, TERMINAL, rank, to_polysync
+from orchestrators.polling import LoopState, PollPolicy, next_interval
+from orchestrators.reporting import SweepEnded, final_output, progress_status, run_error
+
+bp = df.Blueprint()
+
+# An Event Grid hint that arrives while the orchestrator awaits an activity has no
+# waiter yet; the SDK buffers it for the next wait_for_external_event (what we
+# want) but warns as if it were a duplicate. Keep the logs for real problems.
+warnings.filterwarnings("ignore", message="Potential duplicate Task completion", category=UserWarning)
+
+CANCEL_EVENT = "cancel"
+STATUS_EVENT = "job_status_changed"
+
+# Activities retry transient Azure ML failures (the client already retried
+# within the call); permanent ones come back as {"ok": False}.
+ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
+
+
+@bp.orchestration_trigger(context_name="context")
+def sweep_orchestrator(context: df.DurableOrchestrationContext):
+    data: dict[str, Any] = context.get_input()
+    policy = PollPolicy.from_dict(data.get("policy"))
+    job_name: str = data["jobName"]
+
+    try:
+        if data.get("state") is None:
+            state = yield from _submit(context, data)
+        else:
+            state = LoopState.from_dict(data["state"])
+        return (yield from _wait(context, data, policy, state, job_name))
+    except SweepEnded as ended:
+        # Failed and Cancelled runs must not end "Completed" (Polysync would read
+        # Success): the orchestration fails with a message that starts with the
+        # Polysync status; the full report stays readable in customStatus.
+        context.set_custom_status(ended.report)
+        raise
+
+
+def _now(context: df.DurableOrchestrationContext) -> str:
+    return context.current_utc_datetime.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _publish(context: df.DurableOrchestrationContext, data: dict[str, Any], state: LoopState) -> None:
+    context.set_custom_status(progress_status(data, state, _now(context)))
+
+
+def _submit(context: df.DurableOrchestrationContext, data: dict[str, Any]):
+    state = LoopState(azure_status="NotStarted")
+    context.set_custom_status(progress_status(data, state, _now(context), submitted=False))
+
+    fetch = context.call_activity_with_retry("fetch_template", ACTIVITY_RETRY, {"template": data["template"]})
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    winner = yield context.task_any([fetch, cancel])
+    if winner is cancel:
+        raise SweepEnded(
+            "Cancelled",
+            run_error(
+                "CancelledBeforeSubmit",
+                "The run was cancelled before the sweep job was submitted; no Azure ML job was started.",
+                None,
+            ),
+            data,
+            state,
+            _now(context),
+        )
+    fetched = fetch.result
+    if not fetched.get("ok"):
+        raise SweepEnded("Failed", fetched["error"], data, state, _now(context))
+
+    submit = context.call_activity_with_retry(
+        "submit_sweep",
+        ACTIVITY_RETRY,
+        {
+            "instanceId": context.instance_id,
+            "jobName": data["jobName"],
+            "request": data["request"],
+            "template": fetched["job"],
+        },
+    )
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    winner = yield context.task_any([submit, cancel])
+    if winner is cancel:
+        state.cancel_requested = True
+        state.cancel_reason = _reason(cancel.result)
+        if not submit.is_completed:
+            yield submit  # the PUT may already be on the wire: wait for it, then cancel the job
+    submitted = submit.result
+    if not submitted.get("ok"):
+        raise SweepEnded("Failed", submitted["error"], data, state, _now(context))
+
+    state.azure_status = submitted["azureStatus"]
+    state.monitor_url = submitted["monitorUrl"]
+    state.submitted_at = _now(context)
+    _publish(context, data, state)
+    return state
+
+
+def _reason(event_data: Any) -> str | None:
+    if isinstance(event_data, dict):
+        reason = event_data.get("reason")
+        return str(reason)[:500] if reason else None
+    return None
+
+
+def _wait(
+    context: df.DurableOrchestrationContext,
+    data: dict[str, Any],
+    policy: PollPolicy,
+    state: LoopState,
+    job_name: str,
+):
+    status_payload = {"jobName": job_name, "request": data["request"]}
+    status_changed = True
+    while True:
+        if state.cancel_requested and not state.cancel_sent:
+            sent = yield context.call_activity_with_retry("cancel_job", ACTIVITY_RETRY, {"jobName": job_name})
+            state.cancel_sent = True
+            if not sent.get("ok"):
+                state.extra["cancelError"] = sent.get("error")
+            snap = yield from _poll(context, status_payload, state)
+            output, status_changed = yield from _after_poll(context, data, policy, state, snap)
+            if output is not None:
+                return output
+            continue
+
+        if state.wakeups >= policy.polls_per_generation:
+            state.wakeups = 0
+            state.generation += 1
+            context.continue_as_new({**data, "state": state.to_dict()})
+            return None
+
+        state.interval = next_interval(
+            state.interval, policy, events_seen=state.events_seen, status_changed=status_changed
+        )
+        timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=state.interval))
+        cancel = context.wait_for_external_event(CANCEL_EVENT)
+        changed = context.wait_for_external_event(STATUS_EVENT)
+        winner = yield context.task_any([timer, cancel, changed])
+        state.wakeups += 1
+        if winner is not timer:
+            timer.cancel()
+
+        if winner is cancel:
+            state.cancel_requested = True
+            state.cancel_reason = _reason(cancel.result)
+            _publish(context, data, state)
+            continue
+
+        if winner is changed:
+            state.events_seen = True
+            event_status = (
+                (changed.result or {}).get("runStatus") if isinstance(changed.result, dict) else None
+            )
+            if event_status not in TERMINAL and event_status not in STALLED:
+                # A hint about progress: trust it for reporting (no GET), but never
+                # step backwards on a late or duplicate delivery.
+                status_changed = bool(event_status) and rank(event_status) > rank(state.azure_status)
+                if status_changed:
+                    state.azure_status = event_status
+                    _publish(context, data, state)
+                continue
+            # A terminal (or alarming) event is confirmed with a GET before acting.
+
+        snap = yield from _poll(context, status_payload, state)
+        output, status_changed = yield from _after_poll(context, data, policy, state, snap)
+        if output is not None:
+            return output
+
+
+def _poll(context: df.DurableOrchestrationContext, payload: dict[str, Any], state: LoopState):
+    snap = yield context.call_activity_with_retry("get_job_status", ACTIVITY_RETRY, payload)
+    state.polls += 1
+    return snap
+
+
+def _after_poll(
+    context: df.DurableOrchestrationContext,
+    data: dict[str, Any],
+    policy: PollPolicy,
+    state: LoopState,
+    snap: dict[str, Any],
+):
+    """Apply a status snapshot. Returns (final output on success or None,
+    whether the Azure ML status changed); raises SweepEnded on other endings."""
+    if not snap.get("ok"):
+        raise SweepEnded("Failed", snap["error"], data, state, _now(context))
+    changed = snap["azureStatus"] != state.azure_status
+    state.azure_status = snap["azureStatus"]
+    state.monitor_url = snap.get("monitorUrl") or state.monitor_url
+    _publish(context, data, state)
+
+    if snap.get("terminal") or state.azure_status in TERMINAL:
+        polysync = to_polysync(state.azure_status)
+        if polysync == "Success":
+            output = final_output(data, state, snap, _now(context))
+            context.set_custom_status(output)
+            return output, changed
+        raise SweepEnded(polysync, snap.get("error"), data, state, _now(context), snap=snap)
+
+    if state.azure_status in STALLED:
+        now = context.current_utc_datetime
+        if state.stalled_since is None:
+            state.stalled_since = _now(context)
+        else:
+            since = _parse(state.stalled_since)
+            if (now - since).total_seconds() >= policy.stalled_limit:
+                if not state.cancel_sent:
+                    yield context.call_activity_with_retry(
+                        "cancel_job", ACTIVITY_RETRY, {"jobName": data["jobName"]}
+                    )
+                    state.cancel_sent = True
+                raise SweepEnded(
+                    "Failed",
+                    run_error(
+                        "JobStalled",
+                        f"The sweep job stayed {state.azure_status} for over {int(policy.stalled_limit)} s; "
+                        "the connector cancelled it rather than wait forever.",
+                        "Open the monitor URL to see why the job stopped progressing (compute quota, "
+                        "a paused workspace), then run again. SWEEP_STALLED_LIMIT_SECONDS sets the limit.",
+                    ),
+                    data,
+                    state,
+                    _now(context),
+                    snap=snap,
+                )
+    else:
+        state.stalled_since = None
+    return None, changed
+
+
+def _parse(iso: str) -> datetime:
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
