@@ -35,6 +35,17 @@ def _number(env: Mapping[str, str], name: str, default: float, *, integer: bool 
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "1", "yes", "on"):
+        return True
+    if raw.lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed settings with the documented defaults. Secret-bearing fields stay out of repr."""
@@ -50,6 +61,7 @@ class Settings:
     event_poll_cap_seconds: float = 28800.0
     polls_per_generation: int = 20
     stalled_limit_seconds: float = 3600.0
+    events_enabled: bool = True
     secret_sealing_key: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     reconcile_schedule: str = "0 */10 * * * *"
@@ -81,6 +93,7 @@ class Settings:
             event_poll_cap_seconds=ecap,
             polls_per_generation=int(_number(environ, "SWEEP_POLLS_PER_GENERATION", 20, integer=True)),
             stalled_limit_seconds=_number(environ, "SWEEP_STALLED_LIMIT_SECONDS", 3600.0),
+            events_enabled=_flag(environ, "SWEEP_EVENTS_ENABLED", True),
             secret_sealing_key=_text(environ, "SECRET_SEALING_KEY"),
             webhook_secret=_text(environ, "WEBHOOK_SECRET"),
             reconcile_schedule=_text(environ, "RECONCILE_SCHEDULE") or "0 */10 * * * *",

@@ -23,6 +23,7 @@ class PollPolicy:
     event_cap: float = 28800.0
     polls_per_generation: int = 20
     stalled_limit: float = 3600.0
+    use_events: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.floor <= self.cap:
@@ -46,6 +47,7 @@ class PollPolicy:
             event_cap=float(settings.event_poll_cap_seconds),
             polls_per_generation=int(settings.polls_per_generation),
             stalled_limit=float(settings.stalled_limit_seconds),
+            use_events=bool(settings.events_enabled),
         )
 
     def to_dict(self) -> dict[str, Any]:

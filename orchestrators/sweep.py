@@ -154,8 +154,12 @@ def _wait(
         )
         timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=state.interval))
         cancel = context.wait_for_external_event(CANCEL_EVENT)
-        changed = context.wait_for_external_event(STATUS_EVENT)
-        winner = yield context.task_any([timer, cancel, changed])
+        waiting = [timer, cancel]
+        changed = None
+        if policy.use_events:
+            changed = context.wait_for_external_event(STATUS_EVENT)
+            waiting.append(changed)
+        winner = yield context.task_any(waiting)
         state.wakeups += 1
         if winner is not timer:
             timer.cancel()
@@ -166,7 +170,7 @@ def _wait(
             _publish(context, data, state)
             continue
 
-        if winner is changed:
+        if changed is not None and winner is changed:
             state.events_seen = True
             event_status = (
                 (changed.result or {}).get("runStatus") if isinstance(changed.result, dict) else None

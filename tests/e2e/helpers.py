@@ -1,0 +1,52 @@
+"""Helpers for end-to-end tests: everything goes through the app's HTTP routes
+on the local Durable host, against the emulator over loopback."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from devhost.stack import LocalStack
+
+FINISHED = {"Completed", "Failed", "Terminated", "Canceled"}
+
+
+def structured(template: str = "train-sweep-template", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "externalId": template,
+        "name": "e2e sweep",
+        "attributes": {"AI Foundry Objective Metric": "accuracy", "AI Foundry Objective Goal": "Maximize"},
+        "parameters": [
+            {"name": "learning_rate", "value": "0.01", "dataType": "Float", "direction": "Input"},
+            {"name": "model", "dataType": "String", "direction": "Output"},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def start(stack: LocalStack, body: dict[str, Any], path: str = "sweeps") -> str:
+    answer = stack.post(path, body)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["id"]
+
+
+def status(stack: LocalStack, instance_id: str) -> dict[str, Any]:
+    answer = stack.get(f"sweeps/{instance_id}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def wait_until(stack: LocalStack, instance_id: str, predicate, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    view: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        view = status(stack, instance_id)
+        if predicate(view):
+            return view
+        time.sleep(0.02)
+    raise AssertionError(f"condition not reached within {timeout} s; last view: {view}")
+
+
+def wait_finished(stack: LocalStack, instance_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    return wait_until(stack, instance_id, lambda v: v.get("runtimeStatus") in FINISHED, timeout)

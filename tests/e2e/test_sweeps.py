@@ -1,0 +1,276 @@
+"""The product, end to end: HTTP routes on the local Durable host, the real
+orchestrator replayed by the azure-functions-durable SDK, activities calling
+the Azure ML emulator over loopback. Virtual time, Event Grid events on."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+import requests
+
+from devhost.durable import replay_prefixes
+from devhost.emulator import FaultPlan
+from devhost.stack import LocalStack
+from tests.e2e.helpers import start, structured, wait_finished, wait_until
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with LocalStack.start(virtual=True, events=True) as s:
+        yield s
+
+
+def _failure_message(stack: LocalStack, instance_id: str) -> str:
+    """The orchestrator's own message inside the extension's failure output
+    ("Orchestrator function 'x' failed: <message>")."""
+    output = str(stack.host.get_status(instance_id)["output"])
+    prefix = "Orchestrator function 'sweep_orchestrator' failed: "
+    assert output.startswith(prefix), output
+    return output[len(prefix) :]
+
+
+def _job(stack: LocalStack, name: str) -> dict:
+    job = stack.emulator.job(name)
+    assert job is not None, f"no job {name} in the emulator"
+    return job
+
+
+def test_success_reports_status_monitor_url_best_trial_and_outputs(stack):
+    answer = stack.post("sweeps", structured(runId="e2e-success"))
+    assert answer.status_code == 202
+    payload = answer.json()
+    assert answer.headers["Location"]
+    for key in ("id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri"):
+        assert payload[key]
+    instance_id = payload["id"]
+
+    view = wait_finished(stack, instance_id)
+    assert view["status"] == "Success"
+    assert view["runtimeStatus"] == "Completed"
+    job_name = view["jobName"]
+    assert view["monitorUrl"].startswith("https://ml.azure.com/runs/" + job_name)
+    assert view["bestTrial"]["runId"].startswith(job_name)
+    assert view["outputs"]["model"].startswith("azureml://")
+
+    # What Polysync reads: the Durable status URL from the 202, output with the
+    # Output parameter repeated at the top level.
+    durable = requests.get(payload["statusQueryGetUri"], timeout=10).json()
+    assert durable["runtimeStatus"] == "Completed"
+    assert durable["output"]["status"] == "Success"
+    assert durable["output"]["model"] == view["outputs"]["model"]
+
+    job = _job(stack, job_name)
+    props = job["properties"]
+    assert props["jobType"] == "Sweep"
+    assert props["displayName"] == "e2e sweep"
+    assert props["searchSpace"]["learning_rate"] == ["choice", [[0.01]]]
+    assert props["tags"]["polysync.instanceId"] == instance_id
+    assert props["tags"]["polysync.runId"] == "e2e-success"
+    assert props["objective"] == {"goal": "Maximize", "primaryMetric": "accuracy"}
+
+
+def test_flat_polysync_body_on_the_template_route(stack):
+    answer = stack.post("sweeps/train-sweep-template", {"learning_rate": 0.02, "batch_size": 64})
+    assert answer.status_code == 202, answer.text
+    view = wait_finished(stack, answer.json()["id"])
+    assert view["status"] == "Success"
+    space = _job(stack, view["jobName"])["properties"]["searchSpace"]
+    assert space["learning_rate"] == ["choice", [[0.02]]]
+    assert space["batch_size"] == ["choice", [[64]]]
+    # template entries not named by an input stay exactly as they were
+    template_space = _job(stack, "train-sweep-template")["properties"]["searchSpace"]
+    assert space["n_estimators"] == template_space["n_estimators"]
+
+
+def test_primary_metric_mismatch_fails_with_the_hint(stack):
+    body = structured()
+    body["attributes"]["AI Foundry Objective Metric"] = "f1_score"
+    instance_id = start(stack, body)
+    view = wait_finished(stack, instance_id)
+    assert view["status"] == "Failed"
+    assert view["runtimeStatus"] == "Failed"
+    assert "f1_score" in view["error"]["message"] + (view["error"]["hint"] or "")
+    assert "AI Foundry Objective Metric" in view["error"]["hint"]
+    assert _failure_message(stack, instance_id).startswith("Failed: ")
+
+
+def test_no_trials_completed_fails_with_the_hint(stack):
+    view = wait_finished(stack, start(stack, structured("train-sweep-fails-trials")))
+    assert view["status"] == "Failed"
+    assert view["error"]["hint"]
+    assert "trial" in (view["error"]["message"] + view["error"]["hint"]).lower()
+
+
+def test_template_not_found_fails_and_submits_nothing(stack):
+    before = stack.emulator.calls["put"]
+    view = wait_finished(stack, start(stack, structured("no-such-template")))
+    assert view["status"] == "Failed"
+    assert view["error"]["code"] == "TemplateNotFound"
+    assert "External Id" in view["error"]["hint"]
+    assert view["jobName"] is None
+    assert stack.emulator.calls["put"] == before
+
+
+def test_duplicate_run_id_starts_nothing_new(stack):
+    created = stack.emulator.calls["put_created"]
+    body = structured(runId="e2e-duplicate")
+    first = stack.post("sweeps", body)
+    second = stack.post("sweeps", body)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers.get("X-Polysync-Existing-Instance") == "true"
+    wait_finished(stack, first.json()["id"])
+    assert stack.emulator.calls["put_created"] == created + 1
+
+
+def test_cancel_while_running_ends_cancelled_with_the_job_canceled(stack):
+    instance_id = start(stack, structured("train-sweep-forever"))
+    view = wait_until(stack, instance_id, lambda v: v.get("azureStatus") == "Running")
+    answer = stack.post(f"sweeps/{instance_id}/cancel", {"reason": "operator asked"})
+    assert answer.status_code == 202
+    assert answer.json()["cancelRequested"] is True
+    # a second cancel while cancelling gives the same answer, nothing breaks
+    again = stack.post(f"sweeps/{instance_id}/cancel")
+    assert again.status_code in (200, 202)
+
+    view = wait_finished(stack, instance_id)
+    assert view["status"] == "Cancelled"
+    assert view["runtimeStatus"] == "Failed"  # never "Completed": Polysync would read Success
+    assert _job(stack, view["jobName"])["properties"]["status"] == "Canceled"
+    assert _failure_message(stack, instance_id).startswith("Cancelled: ")
+
+    # cancel after the end: 200 with the final status, repeatedly
+    for _ in range(2):
+        late = stack.post(f"sweeps/{instance_id}/cancel")
+        assert late.status_code == 200
+        assert late.json()["status"] == "Cancelled"
+
+
+def test_cancel_before_submit_leaves_no_job(stack):
+    created = stack.emulator.calls["put_created"]
+    # Slow every GET so the template fetch is still in flight when the cancel lands.
+    stack.emulator.set_faults(
+        FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.5, methods=frozenset({"GET"}))
+    )
+    try:
+        instance_id = start(stack, structured())
+        answer = stack.post(f"sweeps/{instance_id}/cancel")
+        assert answer.status_code == 202
+        view = wait_finished(stack, instance_id)
+    finally:
+        stack.emulator.set_faults(None)
+    assert view["status"] == "Cancelled"
+    assert view["error"]["code"] == "CancelledBeforeSubmit"
+    assert stack.emulator.calls["put_created"] == created
+    assert not stack.emulator.active_jobs()
+
+
+def test_unknown_instance_is_404_and_bad_id_is_400(stack):
+    assert stack.get("sweeps/ps-doesnotexist").status_code == 404
+    assert stack.post("sweeps/ps-doesnotexist/cancel").status_code == 404
+    assert stack.get("sweeps/bad%20id").status_code == 400
+
+
+def test_bad_input_lists_every_field_and_starts_nothing(stack):
+    before = set(stack.host.instances())
+    body = {
+        "externalId": "../etc",
+        "attributes": {"AI Foundry Objective Goal": "sideways", "AI Foundry Max Total Trials": "many"},
+        "parameters": [{"name": "lr", "value": "fast", "dataType": "Float", "direction": "Input"}],
+    }
+    answer = stack.post("sweeps", body)
+    assert answer.status_code == 400
+    fields = {e["field"] for e in answer.json()["error"]["errors"]}
+    assert any("externalId" in f for f in fields)
+    assert any("Objective Goal" in f or "objectiveGoal" in f for f in fields)
+    assert any("Max Total Trials" in f or "maxTotalTrials" in f for f in fields)
+    assert any("parameters[0]" in f for f in fields)
+    not_json = requests.post(stack.url("sweeps"), data=b"{not json", timeout=10)
+    assert not_json.status_code == 400
+    assert set(stack.host.instances()) == before
+
+
+def test_secret_parameter_never_shows_in_status_or_input(stack):
+    secret = "s3cr3t-value-9f8e7d"
+    body = structured()
+    body["parameters"].append(
+        {"name": "api_token", "value": secret, "dataType": "Secret", "direction": "Input"}
+    )
+    instance_id = start(stack, body)
+    view = wait_finished(stack, instance_id)
+    assert view["status"] == "Success"
+    durable = stack.host.get_status(instance_id, show_history=True, show_input=True)
+    assert secret not in json.dumps(durable)
+    assert secret not in json.dumps(view)
+    # ...but it did reach Azure ML, in the sweep's search space
+    space = _job(stack, view["jobName"])["properties"]["searchSpace"]
+    assert space["api_token"] == ["choice", [[secret]]]
+
+
+def test_template_discovery_lists_only_sweep_jobs_over_every_page(stack):
+    answer = stack.get("templates")
+    assert answer.status_code == 200
+    templates = {t["externalId"]: t for t in answer.json()["value"]}
+    assert "train-sweep-template" in templates
+    assert all(t["jobType"] == "AI Foundry Sweep Job" for t in templates.values())
+    jobs = [j for j in stack.emulator.jobs() if j["properties"]["jobType"] != "Sweep"]
+    assert jobs and not any(j["name"] in templates for j in jobs)
+    template = templates["train-sweep-template"]
+    names = {p["name"]: p for p in template["parameters"]}
+    assert names["learning_rate"]["direction"] == "Input"
+    assert names["learning_rate"]["dataType"] == "Float"
+    assert names["model"]["direction"] == "Output"
+    assert template["attributes"]["AI Foundry Compute Name"] == "cpu-cluster"
+
+
+def test_malformed_event_grid_events_are_dropped(stack):
+    for event in (
+        {},
+        {"eventType": "Microsoft.MachineLearningServices.RunStatusChanged", "data": "oops"},
+        {"id": "x", "topic": "/subscriptions/other", "eventType": "Something.Else", "data": {}},
+        {
+            "id": "y",
+            "topic": stack.emulator.workspace_id,
+            "subject": "experiments/e/runs/unknown",
+            "eventType": "Microsoft.MachineLearningServices.RunStatusChanged",
+            "eventTime": "2026-01-05T09:00:00Z",
+            "dataVersion": "2",
+            "data": {
+                "runId": "unknown",
+                "runStatus": "Running",
+                "runTags": {"polysync.instanceId": "ps-gone"},
+            },
+        },
+    ):
+        stack.host.deliver_event_grid(event)
+    # the app still serves runs afterwards
+    assert wait_finished(stack, start(stack, structured()))["status"] == "Success"
+
+
+def test_every_history_prefix_replays_to_the_same_actions(stack):
+    import function_app
+
+    instance_id = start(stack, structured())
+    wait_finished(stack, instance_id)
+    history = stack.host.history(instance_id)
+    replays = [
+        _without_cancel_flags(actions)
+        for actions in replay_prefixes(
+            function_app.app, "sweep_orchestrator", history, instance_id=instance_id
+        )
+    ]
+    assert len(replays) > 3
+    for shorter, longer in itertools.pairwise(replays):
+        assert longer[: len(shorter)] == shorter
+
+
+def _without_cancel_flags(value):
+    """A timer cancelled in a later episode flips isCanceled in the replies that
+    follow; everything else must match exactly."""
+    if isinstance(value, dict):
+        return {k: _without_cancel_flags(v) for k, v in value.items() if k != "isCanceled"}
+    if isinstance(value, list):
+        return [_without_cancel_flags(v) for v in value]
+    return value
