@@ -1024,6 +1024,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(response, method)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+        except Exception:
+            log.exception("emulator failed handling %s %s", method, self.path)
+            err = ArmError(500, "InternalServerError", "The emulator failed to handle the request.")
+            try:
+                self._send(_Response(500, err.body()), method)
+            except OSError:
+                self.close_connection = True
         finally:
             emu.clock.release()
 
