@@ -103,42 +103,49 @@ class Direction(StrEnum):
 # ---------------------------------------------------------------- JSON shape limits
 
 
-def shape_errors(value: Any, root: str = "body") -> list[FieldError]:
-    """Depth/size/type limits on a JSON value, checked iteratively (never recursion errors)."""
+def shape_errors(value: Any, root: str = "") -> list[FieldError]:
+    """Depth/size/type limits on a JSON value, checked iteratively (never recursion errors).
+
+    Paths are relative to `root` (`parameters[2].value`); the root itself is called `body`.
+    """
     errors: list[FieldError] = []
     stack: list[tuple[Any, str, int]] = [(value, root, 0)]
     nodes = 0
+
+    def add(path: str, message: str) -> None:
+        errors.append(FieldError(path or "body", message))
+
     while stack and len(errors) < 20:
         node, path, depth = stack.pop()
         nodes += 1
         if nodes > MAX_NODES:
-            errors.append(FieldError(root, f"the JSON value is too large (more than {MAX_NODES} elements)."))
+            add(root, f"the JSON value is too large (more than {MAX_NODES} elements).")
             break
         if depth > MAX_DEPTH:
-            errors.append(FieldError(path, f"nested deeper than {MAX_DEPTH} levels; flatten the value."))
+            add(path, f"nested deeper than {MAX_DEPTH} levels; flatten the value.")
             continue
         if isinstance(node, str):
             if len(node) > MAX_STRING:
-                errors.append(FieldError(path, f"text longer than {MAX_STRING} characters."))
+                add(path, f"text longer than {MAX_STRING} characters.")
         elif isinstance(node, float):
             if not math.isfinite(node):
-                errors.append(FieldError(path, "NaN and Infinity are not valid JSON numbers."))
+                add(path, "NaN and Infinity are not valid JSON numbers.")
         elif isinstance(node, bool | int) or node is None:
             continue
         elif isinstance(node, dict):
             for k, v in node.items():
                 if not isinstance(k, str):
-                    errors.append(FieldError(path, "object keys must be text."))
+                    add(path, "object keys must be text.")
                     break
                 if len(k) > MAX_STRING:
-                    errors.append(FieldError(path, f"an object key is longer than {MAX_STRING} characters."))
+                    add(path, f"an object key is longer than {MAX_STRING} characters.")
                     break
                 stack.append((v, f"{path}.{k[:100]}" if path else k[:100], depth + 1))
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 stack.append((v, f"{path}[{i}]", depth + 1))
         else:
-            errors.append(FieldError(path, "not a JSON value."))
+            add(path, "not a JSON value.")
     return errors
 
 
@@ -758,17 +765,18 @@ def parse_flat_request(
     Explicit `name`/`run_id` (query string) win over the body's.
     """
     errors: list[FieldError] = []
+    template_ok = True
     try:
         template = validate_job_name(template, "template")
     except RequestValidationError as exc:
         errors.extend(exc.errors)
-    errors.extend(shape_errors(body))
-    if errors:
-        raise RequestValidationError(errors)
+        template_ok = False
+    shape = shape_errors(body)
+    if shape:
+        raise RequestValidationError(errors + shape)
     if not isinstance(body, dict):
-        raise RequestValidationError(
-            [FieldError("body", "the body must be a JSON object of parameter names to values.")]
-        )
+        errors.append(FieldError("body", "the body must be a JSON object of parameter names to values."))
+        raise RequestValidationError(errors)
     body_name = _display_name(body.get("name"), "name", errors)
     body_run_id = _run_id(body.get("runId"), "runId", errors)
     final_name = _display_name(name, "name", errors) or body_name
@@ -792,22 +800,13 @@ def parse_flat_request(
         item = {"name": key, "dataType": infer_data_type(value).value, "direction": "Input", "value": value}
         local: list[FieldError] = []
         p = _parameter(item, key[:100], allow_sealed=False, errors=local)
-        errors.extend(
-            FieldError(
-                e.field.rsplit(".", 1)[0]
-                if e.field.endswith(".name")
-                else e.field.rsplit(".", 1)[0]
-                if e.field.endswith(".value")
-                else e.field,
-                e.message,
-            )
-            for e in local
-        )
+        # the flat body has one key per parameter: report `lr`, not `lr.value`
+        errors.extend(FieldError(key[:100], e.message) for e in local)
         if p is not None:
             params.append((i, key, p))
     attrs, attr_errors = _attributes(raw_attrs, lambda k: k)
     errors.extend(attr_errors)
-    if errors or attrs is None:
+    if errors or attrs is None or not template_ok:
         raise RequestValidationError(errors or [FieldError("body", "invalid request.")])
     return RunRequest(
         external_id=template,

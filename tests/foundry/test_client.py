@@ -1,0 +1,433 @@
+"""AzureMLClient against a real HTTP server on 127.0.0.1 (no mocking of requests)."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from foundry.auth import StaticTokenProvider
+from foundry.client import AzureMLClient, client_from_settings, parse_retry_after
+from foundry.errors import (
+    AuthError,
+    AzureMLError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    RequestValidationError,
+    ThrottledError,
+    TransientError,
+)
+from foundry.settings import Settings
+from foundry.workspace import Workspace
+
+from .conftest import WS_ID
+
+TOKEN = "tok-very-secret-123"
+JOBS = WS_ID + "/jobs"
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+class Server:
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.seen: list[Seen] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                with outer.lock:
+                    outer.seen.append(
+                        Seen(
+                            self.command,
+                            parts.path,
+                            parse_qs(parts.query),
+                            dict(self.headers),
+                            json.loads(raw) if raw else None,
+                        )
+                    )
+                    reply = (
+                        outer.script.pop(0) if outer.script else Reply(500, {"error": {"code": "NoScript"}})
+                    )
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                data = (
+                    b""
+                    if reply.body is None
+                    else (
+                        reply.body.encode()
+                        if isinstance(reply.body, str)
+                        else json.dumps(reply.body).encode()
+                    )
+                )
+                self.send_response(reply.status)
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.close()
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def make(server: Server, **kw: Any) -> tuple[AzureMLClient, Sleeps]:
+    sleeps = Sleeps()
+    client = AzureMLClient(
+        Workspace.parse(WS_ID),
+        StaticTokenProvider(TOKEN),
+        arm_endpoint=server.url,
+        sleep=sleeps,
+        timeout=(2, 5),
+        **kw,
+    )
+    return client, sleeps
+
+
+def job(name: str, job_type: str = "Sweep", **props: Any) -> dict[str, Any]:
+    return {
+        "id": f"{JOBS}/{name}",
+        "name": name,
+        "properties": {"jobType": job_type, "status": "Running", **props},
+    }
+
+
+def arm_error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def test_get_job_sends_auth_and_api_version(server: Server) -> None:
+    server.script = [Reply(200, job("sweep-1"))]
+    client, sleeps = make(server)
+    assert client.get_job("sweep-1")["name"] == "sweep-1"
+    seen = server.seen[0]
+    assert (seen.method, seen.path) == ("GET", f"{JOBS}/sweep-1")
+    assert seen.query == {"api-version": ["2024-10-01"]}
+    assert seen.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert sleeps == []
+
+
+def test_404_is_not_found_without_retry(server: Server) -> None:
+    server.script = [Reply(404, arm_error("UserError", "Job sweep-x not found"))]
+    client, sleeps = make(server)
+    with pytest.raises(NotFoundError) as exc:
+        client.get_job("sweep-x")
+    assert exc.value.code == "UserError" and "not found" in exc.value.message
+    assert len(server.seen) == 1 and sleeps == []
+
+
+def test_403_auth_error_names_role(server: Server) -> None:
+    server.script = [Reply(403, arm_error("AuthorizationFailed", "The client does not have authorization"))]
+    client, _ = make(server)
+    with pytest.raises(AuthError) as exc:
+        client.get_job("sweep-1")
+    assert "AzureML Data Scientist" in (exc.value.hint or "")
+    assert TOKEN not in str(exc.value.to_dict())
+
+
+def test_401_refreshes_token_once(server: Server) -> None:
+    class Rotating:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def get_token(self) -> str:
+            self.n += 1
+            return f"t{self.n}"
+
+        def invalidate(self) -> None:
+            pass
+
+    server.script = [Reply(401, arm_error("ExpiredAuthenticationToken", "expired")), Reply(200, job("a"))]
+    client = AzureMLClient(Workspace.parse(WS_ID), Rotating(), arm_endpoint=server.url, sleep=Sleeps())
+    assert client.get_job("a")["name"] == "a"
+    assert [s.headers["Authorization"] for s in server.seen] == ["Bearer t1", "Bearer t2"]
+    server.script = [Reply(401, arm_error("X", "no")), Reply(401, arm_error("X", "no"))]
+    with pytest.raises(AuthError):
+        client.get_job("a")
+
+
+def test_429_honours_retry_after_seconds(server: Server) -> None:
+    server.script = [
+        Reply(429, arm_error("TooManyRequests", "slow"), {"Retry-After": "7"}),
+        Reply(429, arm_error("TooManyRequests", "slow"), {"Retry-After": "3"}),
+        Reply(200, job("sweep-1")),
+    ]
+    client, sleeps = make(server)
+    assert client.get_job("sweep-1")["name"] == "sweep-1"
+    assert sleeps == [7.0, 3.0]
+    assert len(server.seen) == 3
+
+
+def test_retry_after_http_date(server: Server) -> None:
+    when = email.utils.formatdate(time.time() + 20, usegmt=True)
+    server.script = [Reply(503, "busy", {"Retry-After": when}), Reply(200, job("a"))]
+    client, sleeps = make(server)
+    client.get_job("a")
+    assert len(sleeps) == 1 and 17 <= sleeps[0] <= 21
+
+
+def test_503_then_200_uses_backoff_with_jitter(server: Server) -> None:
+    server.script = [Reply(503, "<html>down</html>"), Reply(502, ""), Reply(200, job("a"))]
+    client, sleeps = make(server, backoff_base=1.0)
+    client.get_job("a")
+    assert len(sleeps) == 2
+    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
+
+
+def test_retry_after_beyond_budget_stops(server: Server) -> None:
+    server.script = [Reply(429, arm_error("TooManyRequests", "slow"), {"Retry-After": "500"})]
+    client, sleeps = make(server, max_total_seconds=120)
+    with pytest.raises(ThrottledError) as exc:
+        client.get_job("a")
+    assert sleeps == [] and len(server.seen) == 1
+    assert "500" in (exc.value.hint or "")
+
+
+def test_attempts_exhausted_is_transient(server: Server) -> None:
+    server.script = [Reply(500, arm_error("InternalServerError", "oops")) for _ in range(3)]
+    client, sleeps = make(server, max_attempts=3)
+    with pytest.raises(TransientError) as exc:
+        client.get_job("a")
+    assert exc.value.status == 500 and len(server.seen) == 3 and len(sleeps) == 2
+
+
+def test_total_budget_counts_sleeps(server: Server) -> None:
+    server.script = [Reply(503, "", {"Retry-After": "50"}) for _ in range(5)]
+    client, sleeps = make(server, max_total_seconds=120, max_attempts=10)
+    with pytest.raises(TransientError):
+        client.get_job("a")
+    assert sleeps == [50.0, 50.0]  # a third 50 s wait would exceed 120 s
+
+
+def test_connection_dropped_then_ok(server: Server) -> None:
+    server.script = [Reply(drop=True), Reply(200, job("a"))]
+    client, sleeps = make(server)
+    assert client.get_job("a")["name"] == "a"
+    assert len(sleeps) == 1
+
+
+def test_connection_refused_exhausts_to_transient() -> None:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    sleeps = Sleeps()
+    client = AzureMLClient(
+        Workspace.parse(WS_ID),
+        StaticTokenProvider(TOKEN),
+        arm_endpoint=f"http://127.0.0.1:{port}",
+        sleep=sleeps,
+        max_attempts=3,
+        timeout=(1, 1),
+    )
+    with pytest.raises(TransientError) as exc:
+        client.get_job("a")
+    assert exc.value.code == "ConnectionFailed" and len(sleeps) == 2
+    assert TOKEN not in str(exc.value)
+
+
+def test_put_retried_with_same_body(server: Server) -> None:
+    body = {"properties": {"jobType": "Sweep", "displayName": "x"}}
+    server.script = [Reply(503, ""), Reply(201, job("new-1"))]
+    client, _ = make(server)
+    assert client.put_job("new-1", body)["name"] == "new-1"
+    assert [s.method for s in server.seen] == ["PUT", "PUT"]
+    assert server.seen[0].body == server.seen[1].body == body
+
+
+def test_put_conflict(server: Server) -> None:
+    server.script = [
+        Reply(
+            400,
+            {
+                "error": {
+                    "code": "UserError",
+                    "message": "A job with this name already exists",
+                    "details": [{"code": "JobPropertyImmutable", "message": "x"}],
+                }
+            },
+        )
+    ]
+    client, _ = make(server)
+    with pytest.raises(ConflictError):
+        client.put_job("new-1", {"properties": {}})
+
+
+def test_put_bad_request(server: Server) -> None:
+    server.script = [Reply(400, arm_error("BadArgument", "computeId is invalid"))]
+    client, _ = make(server)
+    with pytest.raises(BadRequestError) as exc:
+        client.put_job("new-1", {"properties": {}})
+    assert exc.value.message == "computeId is invalid"
+
+
+def test_cancel_accepts_200_and_202(server: Server) -> None:
+    server.script = [
+        Reply(202, None, {"Location": server.url + "/op", "Retry-After": "10"}),
+        Reply(200, {}),
+        Reply(404, arm_error("UserError", "not found")),
+    ]
+    client, sleeps = make(server)
+    client.cancel_job("sweep-1")
+    client.cancel_job("sweep-1")
+    with pytest.raises(NotFoundError):
+        client.cancel_job("sweep-1")
+    assert [(s.method, s.path) for s in server.seen] == [("POST", f"{JOBS}/sweep-1/cancel")] * 3
+    assert sleeps == []
+
+
+def test_list_follows_next_link_over_three_pages(server: Server) -> None:
+    def link(skip: str) -> str:
+        return f"{server.url}{JOBS}?api-version=2024-10-01&jobType=Sweep&$skipToken={skip}"
+
+    server.script = [
+        Reply(200, {"value": [job("s1"), job("p1", "Pipeline")], "nextLink": link("a")}),
+        Reply(429, arm_error("TooManyRequests", "slow"), {"Retry-After": "2"}),
+        Reply(200, {"value": [job("s2")], "nextLink": link("b")}),
+        Reply(200, {"value": [job("s3"), job("c1", "Command")]}),
+    ]
+    client, sleeps = make(server)
+    names = [j["name"] for j in client.list_jobs("Sweep", tag="team", list_view_type="All")]
+    assert names == ["s1", "s2", "s3"]
+    assert server.seen[0].query == {
+        "api-version": ["2024-10-01"],
+        "jobType": ["Sweep"],
+        "tag": ["team"],
+        "listViewType": ["All"],
+    }
+    assert server.seen[2].query["$skipToken"] == ["a"]
+    assert server.seen[2].query["api-version"] == ["2024-10-01"]  # not duplicated
+    assert server.seen[3].query["$skipToken"] == ["b"]
+    assert all("$filter" not in s.query and "$top" not in s.query for s in server.seen)
+    assert sleeps == [2.0]
+
+
+def test_next_link_to_other_host_refused(server: Server) -> None:
+    server.script = [Reply(200, {"value": [job("s1")], "nextLink": "https://evil.example.com/jobs?x=1"})]
+    client, _ = make(server)
+    it = client.list_jobs()
+    assert next(it)["name"] == "s1"
+    with pytest.raises(AzureMLError) as exc:
+        next(it)
+    assert exc.value.code == "InvalidNextLink"
+    assert len(server.seen) == 1
+
+
+def test_find_job_by_tag(server: Server) -> None:
+    tagged = job("s2", tags={"polysync.instanceId": "ps-1"})
+    server.script = [Reply(200, {"value": [job("s1", tags={"polysync.instanceId": "ps-0"}), tagged]})]
+    client, _ = make(server)
+    assert client.find_job_by_tag("polysync.instanceId", "ps-1")["name"] == "s2"
+    assert server.seen[0].query["tag"] == ["polysync.instanceId"]
+    server.script = [Reply(200, {"value": []})]
+    assert client.find_job_by_tag("polysync.instanceId", "ps-9") is None
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", "a?b", "x" * 256])
+def test_names_validated_before_any_request(server: Server, bad: str) -> None:
+    client, _ = make(server)
+    with pytest.raises(RequestValidationError):
+        client.get_job(bad)
+    with pytest.raises(RequestValidationError):
+        client.put_job(bad, {})
+    with pytest.raises(RequestValidationError):
+        client.cancel_job(bad)
+    assert server.seen == []
+
+
+def test_non_json_success_body(server: Server) -> None:
+    server.script = [Reply(200, "<html>login page</html>")]
+    client, _ = make(server)
+    with pytest.raises(AzureMLError) as exc:
+        client.get_job("a")
+    assert exc.value.code == "InvalidResponse"
+
+
+def test_logs_never_hold_token(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    server.script = [Reply(429, "", {"Retry-After": "1"}), Reply(200, job("a"))]
+    client, _ = make(server)
+    with caplog.at_level(logging.DEBUG):
+        client.get_job("a")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "GET" in text and "429" in text and "attempt 2" in text
+    assert TOKEN not in text and "Bearer" not in text
+    assert TOKEN not in repr(client)
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after("0.5") == 0.5
+    assert parse_retry_after("-3") == 0.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+
+
+def test_client_from_settings(server: Server) -> None:
+    s = Settings.from_env(
+        {"AZUREML_WORKSPACE_ID": WS_ID, "AZUREML_ARM_ENDPOINT": server.url, "AZUREML_STATIC_TOKEN": TOKEN}
+    )
+    client = client_from_settings(s)
+    server.script = [Reply(200, job("a"))]
+    assert client.get_job("a")["name"] == "a"
+    assert server.seen[0].headers["Authorization"] == f"Bearer {TOKEN}"

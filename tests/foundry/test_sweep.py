@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from foundry.errors import RequestValidationError, TemplateError
+from foundry.models import parse_structured_request
+from foundry.secrets import Sealer
+from foundry.sweep import build_sweep_body, searchspace_to_logical, searchspace_to_wire
+from foundry.workspace import Workspace
+
+from .conftest import WS_ID
+
+
+def request(**over: Any) -> Any:
+    body: dict[str, Any] = {
+        "externalId": "train-sweep-template",
+        "name": "Nightly model sweep",
+        "runId": "run-42",
+        "attributes": {},
+        "parameters": [
+            {"name": "learning_rate", "value": "0.01", "dataType": "Float"},
+            {"name": "batch_size", "value": 32, "dataType": "Int", "direction": "Input&Output"},
+            {"name": "new_flag", "value": "yes", "dataType": "Bool"},
+            {"name": "model", "direction": "Output"},
+        ],
+    }
+    body.update(over)
+    return parse_structured_request(body)
+
+
+def build(template: dict[str, Any], workspace: Workspace, req: Any = None, **kw: Any) -> dict[str, Any]:
+    return build_sweep_body(
+        template, req or request(), workspace, instance_id="ps-abc", unseal=kw.get("unseal")
+    )
+
+
+def test_read_only_and_server_fields_dropped(template: dict[str, Any], workspace: Workspace) -> None:
+    body = build(template, workspace)
+    assert set(body) == {"properties"}
+    p = body["properties"]
+    for key in ("status", "isArchived", "services"):
+        assert key not in p
+    assert p["properties"] == {"owner": "ml-platform"}  # server keys (azureml.*, score ...) gone
+    # output URIs derived from the template's own name are dropped, user-chosen ones kept
+    assert "uri" not in p["outputs"]["model"] and "uri" not in p["outputs"]["default"]
+    assert p["outputs"]["metrics_report"]["uri"] == "azureml://datastores/reports/paths/churn/metrics.json"
+    assert p["inputs"] == template["properties"]["inputs"]
+    json.dumps(body, allow_nan=False)
+
+
+def test_template_not_mutated(template: dict[str, Any], workspace: Workspace) -> None:
+    before = copy.deepcopy(template)
+    build(template, workspace)
+    assert template == before
+
+
+def test_tags_display_name_and_kept_trial(template: dict[str, Any], workspace: Workspace) -> None:
+    p = build(template, workspace)["properties"]
+    assert p["displayName"] == "Nightly model sweep"
+    assert p["tags"] == {
+        "team": "ml-platform",
+        "emulator.durationSeconds": "120",
+        "polysync.instanceId": "ps-abc",
+        "polysync.template": "train-sweep-template",
+        "polysync.runId": "run-42",
+    }
+    src = template["properties"]["trial"]
+    assert p["trial"] == src  # nothing overridden
+    assert p["computeId"] == template["properties"]["computeId"]
+    assert p["experimentName"] == "churn-model"
+    assert p["earlyTermination"] == template["properties"]["earlyTermination"]
+
+
+def test_no_run_id_tag_without_run_id(template: dict[str, Any], workspace: Workspace) -> None:
+    p = build(template, workspace, request(runId=None))["properties"]
+    assert "polysync.runId" not in p["tags"]
+
+
+def test_search_space_inputs_as_single_choice(template: dict[str, Any], workspace: Workspace) -> None:
+    space = build(template, workspace)["properties"]["searchSpace"]
+    assert space["learning_rate"] == ["choice", [[0.01]]]
+    assert space["batch_size"] == ["choice", [[32]]]  # Input&Output is sent
+    assert space["new_flag"] == ["choice", [[True]]]  # not in the template: added
+    assert "model" not in space  # Output is not sent
+    assert space["dropout"] == ["uniform", [0.05, 0.5]]  # untouched
+    assert space["optimizer"] == ["choice", [["adam", "sgd"]]]
+
+
+def test_defaults_for_sampling_and_limits(template: dict[str, Any], workspace: Workspace) -> None:
+    p = build(template, workspace)["properties"]
+    assert p["samplingAlgorithm"] == {"samplingAlgorithmType": "Random", "seed": 42, "rule": "Random"}
+    assert p["limits"] == {
+        "jobLimitsType": "Sweep",
+        "maxTotalTrials": 10,
+        "maxConcurrentTrials": 2,
+        "timeout": "PT2H",
+        "trialTimeout": "PT20M",
+    }
+    assert p["objective"] == {"goal": "Maximize", "primaryMetric": "accuracy"}  # template's lower case fixed
+
+
+def test_attribute_overrides(template: dict[str, Any], workspace: Workspace) -> None:
+    attrs = {
+        "AI Foundry Compute Name": "gpu-cluster",
+        "AI Foundry Environment Name": "torch-env:3",
+        "AI Foundry Command": "python train.py --lr ${{search_space.learning_rate}}",
+        "AI Foundry Objective Metric": "val_loss",
+        "AI Foundry Objective Goal": "minimize",
+        "AI Foundry Max Total Trials": 40,
+        "AI Foundry Max Concurrent Trials": 8,
+        "AI Foundry Sampling Algorithm": "Grid",
+    }
+    template["properties"]["searchSpace"] = {"optimizer": ["choice", [["adam", "sgd"]]]}
+    p = build(template, workspace, request(attributes=attrs))["properties"]
+    assert p["computeId"] == WS_ID + "/computes/gpu-cluster"
+    assert p["trial"]["environmentId"] == WS_ID + "/environments/torch-env/versions/3"
+    assert p["trial"]["command"] == attrs["AI Foundry Command"]
+    assert p["trial"]["codeId"] == template["properties"]["trial"]["codeId"]
+    assert p["objective"] == {"goal": "Minimize", "primaryMetric": "val_loss"}
+    assert p["samplingAlgorithm"] == {"samplingAlgorithmType": "Grid"}  # seed/rule dropped: type changed
+    assert (p["limits"]["maxTotalTrials"], p["limits"]["maxConcurrentTrials"]) == (40, 8)
+    assert p["limits"]["timeout"] == "PT2H"
+
+
+def test_grid_refuses_continuous_template_space(template: dict[str, Any], workspace: Workspace) -> None:
+    with pytest.raises(TemplateError) as exc:
+        build(template, workspace, request(attributes={"samplingAlgorithm": "Grid"}))
+    assert exc.value.code == "GridNeedsChoice" and "dropout" in exc.value.message
+    assert "AI Foundry Sampling Algorithm" in (exc.value.hint or "")
+
+
+def test_bayesian_with_early_termination(template: dict[str, Any], workspace: Workspace) -> None:
+    with pytest.raises(TemplateError) as exc:
+        build(template, workspace, request(attributes={"samplingAlgorithm": "Bayesian"}))
+    assert exc.value.status == 422
+    del template["properties"]["earlyTermination"]
+    p = build(template, workspace, request(attributes={"samplingAlgorithm": "bayesian"}))["properties"]
+    assert p["samplingAlgorithm"] == {"samplingAlgorithmType": "Bayesian"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code", "attr"),
+    [
+        (lambda p: p["trial"].pop("command"), "TemplateMissingCommand", "AI Foundry Command"),
+        (
+            lambda p: p["trial"].pop("environmentId"),
+            "TemplateMissingEnvironment",
+            "AI Foundry Environment Name",
+        ),
+        (lambda p: p.pop("objective"), "TemplateMissingObjective", "AI Foundry Objective Metric"),
+        (lambda p: p["objective"].pop("goal"), "TemplateMissingObjective", "AI Foundry Objective Goal"),
+    ],
+)
+def test_template_gaps_name_the_attribute(
+    template: dict[str, Any], workspace: Workspace, mutate: Any, code: str, attr: str
+) -> None:
+    mutate(template["properties"])
+    with pytest.raises(TemplateError) as exc:
+        build(template, workspace)
+    assert exc.value.code == code and attr in (exc.value.hint or "")
+
+
+def test_template_gaps_filled_by_attributes(template: dict[str, Any], workspace: Workspace) -> None:
+    template["properties"]["trial"].pop("command")
+    template["properties"].pop("objective")
+    attrs = {"command": "python t.py", "objectiveMetric": "acc", "objectiveGoal": "MAXIMIZE"}
+    p = build(template, workspace, request(attributes=attrs))["properties"]
+    assert p["trial"]["command"] == "python t.py"
+    assert p["objective"] == {"primaryMetric": "acc", "goal": "Maximize"}
+
+
+def test_not_a_sweep(template: dict[str, Any], workspace: Workspace) -> None:
+    template["properties"]["jobType"] = "Pipeline"
+    with pytest.raises(TemplateError) as exc:
+        build(template, workspace)
+    assert exc.value.code == "TemplateNotSweep" and "Pipeline" in exc.value.message
+    with pytest.raises(TemplateError):
+        build_sweep_body({"name": "x"}, request(), workspace, instance_id="i", unseal=None)
+
+
+def test_logical_template_space_converted(template: dict[str, Any], workspace: Workspace) -> None:
+    template["properties"]["searchSpace"] = {
+        "momentum": {"type": "uniform", "min_value": 0.8, "max_value": 0.99},
+        "layers": {"type": "choice", "values": [1, 2, 3]},
+    }
+    space = build(template, workspace)["properties"]["searchSpace"]
+    assert space["momentum"] == ["uniform", [0.8, 0.99]]
+    assert space["layers"] == ["choice", [[1, 2, 3]]]
+
+
+def test_secret_unsealed_only_in_body(template: dict[str, Any], workspace: Workspace) -> None:
+    from foundry.models import RunRequest
+
+    sealer = Sealer("k")
+    req = parse_structured_request(
+        {"externalId": "t", "parameters": [{"name": "token", "value": "pw-123", "dataType": "Secret"}]}
+    )
+    sealed = RunRequest.from_payload(req.to_payload(sealer))
+    body = build_sweep_body(template, sealed, workspace, instance_id="i", unseal=sealer.unseal)
+    assert body["properties"]["searchSpace"]["token"] == ["choice", [["pw-123"]]]
+    with pytest.raises(Exception, match="sealed"):
+        build_sweep_body(template, sealed, workspace, instance_id="i", unseal=None)
+
+
+def test_bad_environment_attribute_is_request_error(template: dict[str, Any], workspace: Workspace) -> None:
+    with pytest.raises(RequestValidationError) as exc:
+        build(template, workspace, request(attributes={"environmentName": "just a name"}))
+    assert exc.value.errors[0].field == "attributes.AI Foundry Environment Name"
+
+
+WIRE_LOGICAL = [
+    (["choice", [[16, 32]]], {"type": "choice", "values": [16, 32]}),
+    (["uniform", [0.1, 0.5]], {"type": "uniform", "min_value": 0.1, "max_value": 0.5}),
+    (["loguniform", [-6.9, -2.3]], {"type": "loguniform", "min_value": -6.9, "max_value": -2.3}),
+    (["quniform", [1, 10, 1]], {"type": "quniform", "min_value": 1, "max_value": 10, "q": 1}),
+    (["normal", [0, 1]], {"type": "normal", "mu": 0, "sigma": 1}),
+    (["qlognormal", [0, 1, 2]], {"type": "qlognormal", "mu": 0, "sigma": 1, "q": 2}),
+    (["randint", [5]], {"type": "randint", "upper": 5}),
+]
+
+
+@pytest.mark.parametrize(("wire", "logical"), WIRE_LOGICAL)
+def test_searchspace_forms_roundtrip(wire: list[Any], logical: dict[str, Any]) -> None:
+    assert searchspace_to_logical(wire) == logical
+    assert searchspace_to_logical(logical) == logical
+    assert searchspace_to_wire(logical) == wire
+    assert searchspace_to_wire(wire) == wire
+
+
+@pytest.mark.parametrize(
+    "bad", [["choice", [1, 2]], ["bogus", [1]], ["uniform", [1]], {"type": "uniform"}, 3]
+)
+def test_searchspace_bad_forms(bad: Any) -> None:
+    with pytest.raises(ValueError):
+        searchspace_to_logical(bad)
