@@ -83,6 +83,14 @@ def test_bad_numbers_name_setting(name: str, value: str) -> None:
         Settings.from_env({name: value})
 
 
+def test_events_enabled_flag() -> None:
+    assert Settings.from_env({}).events_enabled is True
+    assert Settings.from_env({"SWEEP_EVENTS_ENABLED": "false"}).events_enabled is False
+    assert Settings.from_env({"SWEEP_EVENTS_ENABLED": "ON"}).events_enabled is True
+    with pytest.raises(ValueError, match="SWEEP_EVENTS_ENABLED"):
+        Settings.from_env({"SWEEP_EVENTS_ENABLED": "perhaps"})
+
+
 def test_cap_below_floor() -> None:
     with pytest.raises(ValueError, match="SWEEP_POLL_CAP_SECONDS"):
         Settings.from_env({"SWEEP_POLL_FLOOR_SECONDS": "100", "SWEEP_POLL_CAP_SECONDS": "10"})
