@@ -56,6 +56,9 @@ param sweepEventPollCapSeconds int = 28800
 param sweepPollsPerGeneration int = 20
 param sweepStalledLimitSeconds int = 3600
 
+@description('Wait on Azure ML Event Grid events (false: polling only, and the postdeploy hook creates no subscription).')
+param sweepEventsEnabled bool = true
+
 @description('NCRONTAB for the orphan reconciler.')
 param reconcileSchedule string = '0 */10 * * * *'
 
@@ -151,6 +154,7 @@ module function 'app/function.bicep' = {
     sweepEventPollCapSeconds: sweepEventPollCapSeconds
     sweepPollsPerGeneration: sweepPollsPerGeneration
     sweepStalledLimitSeconds: sweepStalledLimitSeconds
+    sweepEventsEnabled: sweepEventsEnabled
     reconcileSchedule: reconcileSchedule
   }
 }
@@ -181,3 +185,4 @@ output FOUNDRY_WORKSPACE_SUBSCRIPTION_ID string = workspaceSubscriptionId
 output FOUNDRY_WORKSPACE_RESOURCE_GROUP string = workspaceResourceGroupName
 output EVENTGRID_SYSTEM_TOPIC_NAME string = workspaceAccess.outputs.systemTopicName
 output EVENTGRID_SUBSCRIPTION_NAME string = 'polysync-${resourceToken}'
+output SWEEP_EVENTS_ENABLED string = sweepEventsEnabled ? 'true' : 'false'

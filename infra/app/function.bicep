@@ -48,6 +48,7 @@ param sweepEventPollFloorSeconds int
 param sweepEventPollCapSeconds int
 param sweepPollsPerGeneration int
 param sweepStalledLimitSeconds int
+param sweepEventsEnabled bool
 param reconcileSchedule string
 
 // environment().resourceManager ends with '/'; the code appends paths that start with '/'.
@@ -167,6 +168,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SWEEP_STALLED_LIMIT_SECONDS'
           value: string(sweepStalledLimitSeconds)
+        }
+        {
+          name: 'SWEEP_EVENTS_ENABLED'
+          value: sweepEventsEnabled ? 'true' : 'false'
         }
         {
           name: 'RECONCILE_SCHEDULE'

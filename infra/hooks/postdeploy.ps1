@@ -2,6 +2,11 @@
 # to the Foundry workspace's system topic (infra/eventgrid.bicep) after the code is deployed.
 $ErrorActionPreference = 'Stop'
 
+if ($env:SWEEP_EVENTS_ENABLED -eq 'false') {
+    Write-Host 'postdeploy: SWEEP_EVENTS_ENABLED is false (polling only): no Event Grid subscription.'
+    exit 0
+}
+
 $template = Join-Path $PSScriptRoot '..' 'eventgrid.bicep'
 $required = @('AZURE_ENV_NAME', 'AZURE_FUNCTION_APP_ID', 'FOUNDRY_WORKSPACE_SUBSCRIPTION_ID',
     'FOUNDRY_WORKSPACE_RESOURCE_GROUP', 'EVENTGRID_SYSTEM_TOPIC_NAME', 'EVENTGRID_SUBSCRIPTION_NAME')

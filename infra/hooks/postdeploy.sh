@@ -5,6 +5,11 @@
 # Needs the Azure CLI signed in (`az login`: azd's sign-in is separate) to the same tenant.
 set -eu
 
+if [ "${SWEEP_EVENTS_ENABLED:-true}" = "false" ]; then
+    echo "postdeploy: SWEEP_EVENTS_ENABLED is false (polling only): no Event Grid subscription."
+    exit 0
+fi
+
 here=$(cd "$(dirname "$0")" && pwd)
 template="$here/../eventgrid.bicep"
 
