@@ -100,9 +100,31 @@ def _value(v: Any) -> Any:
     return getattr(v, "value", v)
 
 
+_functions_cache: dict[int, tuple[Any, list[Any]]] = {}
+_cache_lock = threading.Lock()
+
+
+def app_functions(app: Any) -> list[Any]:
+    """`app.get_functions()`, once per app: the SDK refuses a second call (it records the
+    names it has seen and then reports every function as a duplicate)."""
+    with _cache_lock:
+        hit = _functions_cache.get(id(app))
+        if hit is not None and hit[0] is app:
+            return hit[1]
+        try:
+            functions = app.get_functions()
+        except ValueError as exc:
+            if "unique" not in str(exc) or not getattr(app, "functions_bindings", None):
+                raise
+            # someone else indexed this app already: build the same Function objects directly
+            functions = [fb.build(app.auth_level) for fb in app._function_builders]
+        _functions_cache[id(app)] = (app, functions)
+        return functions
+
+
 def discover(app: Any) -> list[FunctionInfo]:
     out: list[FunctionInfo] = []
-    for f in app.get_functions():
+    for f in app_functions(app):
         bindings = [{k: _value(v) for k, v in b.get_dict_repr().items()} for b in f.get_bindings()]
         trigger = next((b for b in bindings if str(b.get("type", "")).endswith("Trigger")), None)
         if trigger is None:

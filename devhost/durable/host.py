@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import azure.functions as func
+from azure.functions.timer import TimerRequest
 
 from devhost.clock import Clock, TimerHandle
 
@@ -182,7 +183,7 @@ class DurableHost:
 
         def work() -> None:
             try:
-                timer = func.TimerRequest(
+                timer = TimerRequest(
                     past_due=past_due,
                     schedule_status={"Last": self.clock.now().isoformat()},
                     schedule={"AdjustForDST": True},

@@ -7,11 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 from .engine import OUT_OF_PROC_MARKER
+from .functions import app_functions
 from .history import EventType, timespan
 
 
 def _orchestrator(app: Any, name: str):
-    for f in app.get_functions():
+    for f in app_functions(app):
         if f.get_function_name() == name:
             return f.get_user_function()
     raise KeyError(f"no orchestrator named {name!r}")

@@ -121,6 +121,28 @@ def fan_out_orchestrator(context: df.DurableOrchestrationContext):
     return results
 
 
+@app.orchestration_trigger(context_name="context")
+def no_cancel_orchestrator(context: df.DurableOrchestrationContext):
+    """Like approval_orchestrator but never cancels the losing timer."""
+    timer = context.create_timer(context.current_utc_datetime + timedelta(hours=48))
+    approval = context.wait_for_external_event("approval")
+    winner = yield context.task_any([timer, approval])
+    return "approved" if winner == approval else "timeout"
+
+
+@app.orchestration_trigger(context_name="context")
+def long_timer_orchestrator(context: df.DurableOrchestrationContext):
+    """A 10-day timer: longer than maximumShortTimerDuration, so the SDK splits it."""
+    yield context.create_timer(context.current_utc_datetime + timedelta(days=10))
+    return context.current_utc_datetime.isoformat()
+
+
+@app.orchestration_trigger(context_name="context")
+def sub_orchestrator_caller(context: df.DurableOrchestrationContext):
+    result = yield context.call_sub_orchestrator("hello_orchestrator", "child")
+    return result
+
+
 # -- client functions -----------------------------------------------------------
 @app.route(route="orchestrators/{functionName}/{instanceId?}", methods=["POST"])
 @app.durable_client_input(client_name="client")

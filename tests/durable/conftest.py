@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from devhost.clock import VirtualClock
+from devhost.durable import DurableHost
+from tests.durable import sample_app
+
+
+@pytest.fixture(autouse=True)
+def _reset_sample_state():
+    sample_app.FLAKY.update(fail_times=2, calls=0)
+    sample_app.EVENTS.clear()
+    yield
+
+
+def _make(clock, **kw):
+    host = DurableHost(sample_app.app, clock=clock, **kw).start()
+    return host
+
+
+@pytest.fixture
+def auto_host():
+    clock = VirtualClock(auto=True)
+    host = _make(clock)
+    yield host
+    host.stop()
+    clock.stop()
+
+
+@pytest.fixture
+def manual_host():
+    clock = VirtualClock(auto=False)
+    host = _make(clock)
+    yield host
+    host.stop()
+    clock.stop()
+
+
+@pytest.fixture
+def keyed_host():
+    clock = VirtualClock(auto=True)
+    host = _make(clock, function_key="s3cret")
+    yield host
+    host.stop()
+    clock.stop()
