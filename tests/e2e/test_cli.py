@@ -1,0 +1,65 @@
+"""`python -m devhost run` as `make run` uses it: exit codes and the printed result."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(request_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devhost", "run", str(request_file), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_sample_request_runs_to_success_with_monitor_url_best_trial_and_outputs():
+    done = _run(ROOT / "examples" / "sample-request.json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "Success"
+    assert result["monitorUrl"].startswith("https://ml.azure.com/runs/")
+    assert result["bestTrial"]["runId"]
+    assert result["outputs"]["model"].startswith("azureml://")
+    assert "Running" in done.stderr or "Success" in done.stderr  # progress lines
+
+
+def test_flat_request_without_events_still_succeeds():
+    done = _run(ROOT / "examples" / "flat-request.json", "--no-events")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "Success"
+
+
+def test_bad_input_exits_2_and_lists_the_fields(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "externalId": "train-sweep-template",
+                "parameters": [{"name": "x", "value": "abc", "dataType": "Int"}],
+            }
+        )
+    )
+    done = _run(bad)
+    assert done.returncode == 2, done.stderr
+    errors = json.loads(done.stdout)["error"]["errors"]
+    assert any(e["field"].startswith("parameters[0]") for e in errors)
+
+
+def test_failed_run_exits_1(tmp_path):
+    failing = json.loads((ROOT / "examples" / "sample-request.json").read_text())
+    failing["attributes"]["AI Foundry Objective Metric"] = "not_logged"
+    failing.pop("runId")
+    path = tmp_path / "failing.json"
+    path.write_text(json.dumps(failing))
+    done = _run(path)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["status"] == "Failed"
