@@ -1,0 +1,49 @@
+"""docs/deploy.md stays in step with the infra it describes."""
+
+from __future__ import annotations
+
+import re
+
+from tests.infra import sources as src
+from tests.infra.test_bicep import BUILTIN_ROLES
+
+DEPLOY = src.ROOT / "docs" / "deploy.md"
+
+
+def test_role_table_matches_the_bicep_role_ids():
+    text = DEPLOY.read_text(encoding="utf-8")
+    rows = src.markdown_table(DEPLOY, "Role assignments, all for the app's identity")
+    documented = {r[1]: r[0] for r in rows}
+    assert documented == BUILTIN_ROLES
+    assert set(re.findall(r"\b[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}\b", text)) == set(BUILTIN_ROLES)
+
+
+def test_deploy_page_covers_the_steps():
+    text = DEPLOY.read_text(encoding="utf-8")
+    for needle in (
+        "azd up",
+        "azd env set SECRET_SEALING_KEY",
+        "azd env set FOUNDRY_WORKSPACE_ID",
+        "infra/eventgrid.bicep",
+        "Destination endpoint not found",
+        "azd hooks run postdeploy",
+        "/api/sweeps/{template}?code=<key>",
+        "/api/sweeps?code=<key>",
+        "az functionapp function keys list",
+        "Durable Task Scheduler",
+        "### Permissions the deploying user needs",
+        "## Cost",
+    ):
+        assert needle in text, needle
+
+
+def test_env_values_named_in_the_docs_exist():
+    text = DEPLOY.read_text(encoding="utf-8")
+    outputs = set(src.bicep("main.bicep")["outputs"])
+    for name in re.findall(r"azd env get-value ([A-Z_]+)", text):
+        assert name in outputs, name
+    params = src.bicep("main.bicep")["parameters"]
+    given = (src.INFRA / "main.parameters.json").read_text()
+    for name in re.findall(r"azd env set ([A-Z_]+)", text):
+        assert "${" + name in given, f"{name} is not read by infra/main.parameters.json"
+    assert "sweepEventsEnabled" in params
