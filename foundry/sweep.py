@@ -10,6 +10,7 @@ studio endpoints, best-trial properties) so the PUT is accepted as a new job.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -112,7 +113,14 @@ def searchspace_to_wire(entry: Any) -> list[Any]:
 
 
 def choice_of(value: Any) -> list[Any]:
-    """The one-value choice Polysync sends for an Input parameter."""
+    """The one-value choice Polysync sends for an Input parameter.
+
+    Objects and lists (JSON parameters) are sent as compact JSON text: inside a
+    choice the service reads a dict as a nested search space, and the trial command
+    gets `${{search_space.x}}` as text anyway, so JSON text is what the script can parse.
+    """
+    if isinstance(value, dict | list):
+        value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return ["choice", [[value]]]
 
 

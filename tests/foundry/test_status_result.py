@@ -222,3 +222,20 @@ def test_snapshot_tolerates_bad_best_score(workspace: Workspace) -> None:
         job("Completed", properties={"best_child_run_id": "r_1", "score": "NaN"}), workspace, [], None
     )
     assert snap["bestTrial"] == {"runId": "r_1", "score": None, "metricStatus": None}
+
+
+def test_classify_emulator_shaped_errors() -> None:
+    msg = (
+        "Sweep job failed: the primary metric 'acc' was not logged by any trial (PrimaryMetricNotFound). "
+        "Metrics logged by the trials: accuracy, loss."
+    )
+    err = {
+        "code": "UserError",
+        "message": msg,
+        "details": [{"code": "PrimaryMetricNotFound", "message": msg, "target": "objective.primaryMetric"}],
+    }
+    f = classify_failure(job("Failed", err), objective_metric="acc")
+    assert f.code == "PrimaryMetricNotFound" and f.message == msg
+    msg2 = "No trials completed successfully: all child runs of the sweep failed (NoTrialsCompleted)."
+    err2 = {"code": "UserError", "message": msg2, "details": [{"code": "NoTrialsCompleted", "message": msg2}]}
+    assert classify_failure(job("Failed", err2), objective_metric="acc").code == "NoTrialsCompleted"

@@ -90,6 +90,23 @@ def test_search_space_inputs_as_single_choice(template: dict[str, Any], workspac
     assert space["optimizer"] == ["choice", [["adam", "sgd"]]]
 
 
+def test_json_objects_sent_as_json_text(template: dict[str, Any], workspace: Workspace) -> None:
+    req = parse_structured_request(
+        {
+            "externalId": "t",
+            "parameters": [
+                {"name": "layers", "value": [64, 32], "dataType": "JSON"},
+                {"name": "cfg", "value": '{"a": {"b": 1}}', "dataType": "JSON"},
+                {"name": "n", "value": "7", "dataType": "JSON"},
+            ],
+        }
+    )
+    space = build(template, workspace, req)["properties"]["searchSpace"]
+    assert space["layers"] == ["choice", [["[64,32]"]]]
+    assert space["cfg"] == ["choice", [['{"a":{"b":1}}']]]
+    assert space["n"] == ["choice", [[7]]]
+
+
 def test_defaults_for_sampling_and_limits(template: dict[str, Any], workspace: Workspace) -> None:
     p = build(template, workspace)["properties"]
     assert p["samplingAlgorithm"] == {"samplingAlgorithmType": "Random", "seed": 42, "rule": "Random"}
