@@ -32,7 +32,7 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
   name: systemTopicName
 }
 
-resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
   parent: systemTopic
   name: subscriptionName
   properties: {
@@ -58,4 +58,4 @@ resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-
   }
 }
 
-output subscriptionName string = subscription.name
+output subscriptionName string = eventSubscription.name
