@@ -173,7 +173,7 @@ class Engine:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=False)  # queued work still runs, to release the clock
 
     # -- public operations (thread safe) -----------------------------------------
     def start_orchestration(self, name: str, input_json: str | None, instance_id: str | None) -> str:
@@ -313,6 +313,8 @@ class Engine:
 
     def _post_locked(self, inst: Instance, ev: dict[str, Any], generation: int | None) -> None:
         """Queue an event for the instance's next episode (holds the clock until consumed)."""
+        if self._stopped:
+            return
         self.clock.acquire()
         inst.inbox.append(InboxItem(ev, generation))
         if inst.instance_id not in self._queued:
@@ -693,8 +695,9 @@ class Engine:
 
         def work() -> None:
             try:
-                ev = self._invoke_activity(name, input_json, tid)
-                self._post(iid, ev, gen)
+                if not self._stopped:
+                    ev = self._invoke_activity(name, input_json, tid)
+                    self._post(iid, ev, gen)
             finally:
                 self.clock.release()
 

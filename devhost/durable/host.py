@@ -83,6 +83,7 @@ class DurableHost:
         self._triggers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="df-triggers")
         self._timer_handles: dict[str, TimerHandle] = {}
         self._binding_json = ""
+        self._stopped = False
         self.base_url = ""
         self.api_url = ""
 
@@ -115,7 +116,8 @@ class DurableHost:
             self._server.server_close()
             self._server = None
         self.engine.stop()
-        self._triggers.shutdown(wait=True, cancel_futures=True)
+        self._stopped = True
+        self._triggers.shutdown(wait=True)
         close_client_session()
 
     def __enter__(self) -> DurableHost:
@@ -132,7 +134,9 @@ class DurableHost:
         return self.engine.start_orchestration(name, input_json, instance_id)
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
-        outcome = self.engine.raise_event(instance_id, name, json.dumps(data))
+        from azure.functions import _durable_functions as fdf
+
+        outcome = self.engine.raise_event(instance_id, name, fdf.df_dumps(data))
         if outcome == "missing":
             raise KeyError(instance_id)
 
@@ -162,6 +166,8 @@ class DurableHost:
 
         def work() -> None:
             try:
+                if self._stopped:
+                    return
                 for info in self._by_type.get("eventGridTrigger", []):
                     try:
                         info.call(_event_grid_event(event), self._binding_json if info.client_name else None)
@@ -183,6 +189,8 @@ class DurableHost:
 
         def work() -> None:
             try:
+                if self._stopped:
+                    return
                 timer = TimerRequest(
                     past_due=past_due,
                     schedule_status={"Last": self.clock.now().isoformat()},

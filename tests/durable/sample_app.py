@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 
 import azure.durable_functions as df
@@ -93,6 +94,8 @@ def event_loop_orchestrator(context: df.DurableOrchestrationContext):
     """Consumes one 'tick' event per generation, then continues as new."""
     state = context.get_input() or {"seen": 0}
     data = yield context.wait_for_external_event("tick")
+    if state.get("slow") and not context.is_replaying:
+        time.sleep(0.2)  # test hook: keep the continue-as-new episode busy (never do this for real)
     seen = state["seen"] + 1
     if data == "stop":
         return {"seen": seen}

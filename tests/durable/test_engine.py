@@ -199,6 +199,19 @@ def test_event_dropped_during_continue_as_new(auto_host):
     assert auto_host.metrics.events_raised == 3
 
 
+def test_event_raised_while_continue_as_new_episode_runs_is_dropped(auto_host):
+    iid = auto_host.start_orchestration("event_loop_orchestrator", {"seen": 0, "slow": True})
+    _wait_for(lambda: auto_host.metrics.instances[iid].episodes >= 1)
+    auto_host.raise_event(iid, "tick", "a")
+    _wait_for(lambda: auto_host.engine._instances[iid].running_episode)
+    auto_host.raise_event(iid, "tick", "b")  # arrives while the episode that calls continue_as_new runs
+    _wait_for(lambda: auto_host.metrics.instances[iid].generations == 2)
+    _wait_for(lambda: auto_host.get_status(iid)["runtimeStatus"] == "Running")
+    auto_host.raise_event(iid, "tick", "stop")
+    assert auto_host.wait_for_completion(iid, 5)["output"] == {"seen": 2}
+    assert auto_host.metrics.instances[iid].events_dropped_continue_as_new == 1
+
+
 def test_failed_orchestration(auto_host):
     iid = auto_host.start_orchestration("failing_orchestrator")
     status = auto_host.wait_for_completion(iid, 5)
