@@ -146,6 +146,22 @@ def sub_orchestrator_caller(context: df.DurableOrchestrationContext):
     return result
 
 
+@app.orchestration_trigger(context_name="context")
+def parallel_retry_orchestrator(context: df.DurableOrchestrationContext):
+    """A with-retry task in a fan-out next to plain activities and a timer; then more work."""
+    opts = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=4)
+    results = yield context.task_all(
+        [
+            context.call_activity_with_retry("flaky", opts, {"p": 1}),
+            context.call_activity("say_hello", "one"),
+            context.create_timer(context.current_utc_datetime + timedelta(seconds=3)),
+            context.call_activity("say_hello", "two"),
+        ]
+    )
+    tail = yield context.call_activity("say_hello", "tail")
+    return [results[0], results[1], results[3], tail]
+
+
 # -- client functions -----------------------------------------------------------
 @app.route(route="orchestrators/{functionName}/{instanceId?}", methods=["POST"])
 @app.durable_client_input(client_name="client")

@@ -93,6 +93,20 @@ def test_retry_exhausted_waits_extra_timer_then_fails_into_user_code(auto_host):
     assert [ev["EventId"] for ev in hist if ev["EventType"] == EventType.TaskScheduled] == [0, 2, 4]
 
 
+def test_retry_inside_fan_out_keeps_task_ids_in_step(auto_host):
+    iid = auto_host.start_orchestration("parallel_retry_orchestrator")
+    status = auto_host.wait_for_completion(iid, 10)
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"] == [
+        {"attempts": 3, "payload": {"p": 1}},
+        "Hello one!",
+        "Hello two!",
+        "Hello tail!",
+    ]
+    runs = replay_prefixes(sample_app.app, "parallel_retry_orchestrator", auto_host.history(iid))
+    assert all(len(flatten_actions(b)) >= len(flatten_actions(a)) for a, b in itertools.pairwise(runs))
+
+
 def test_two_day_timer_is_fast_with_auto_clock(auto_host):
     t0 = time.monotonic()
     start = auto_host.clock.now()
