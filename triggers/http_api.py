@@ -92,16 +92,29 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, t
         return error_response(exc, 400 if isinstance(exc, RequestValidationError) else None)
 
     instance_id = instance_id_for(request.run_id, request.external_id)
-    existing = await client.get_status(instance_id)
-    if existing:
+    if await client.get_status(instance_id):
         log.info("runId already started as instance %s; not starting again", instance_id)
-        response = client.create_check_status_response(req, instance_id)
-        response.headers["X-Polysync-Existing-Instance"] = "true"
-        return response
+        return _existing(client, req, instance_id)
 
-    await client.start_new(ORCHESTRATOR, instance_id, _orchestration_input(request, payload, instance_id))
+    try:
+        await client.start_new(ORCHESTRATOR, instance_id, _orchestration_input(request, payload, instance_id))
+    except Exception:
+        # A concurrent start with the same runId won the race: answer with that
+        # instance. Anything else is a real failure.
+        if not await client.get_status(instance_id):
+            raise
+        log.info("runId started concurrently as instance %s; not starting again", instance_id)
+        return _existing(client, req, instance_id)
     log.info("started instance %s for template %s", instance_id, request.external_id)
     return client.create_check_status_response(req, instance_id)
+
+
+def _existing(
+    client: df.DurableOrchestrationClient, req: func.HttpRequest, instance_id: str
+) -> func.HttpResponse:
+    response = client.create_check_status_response(req, instance_id)
+    response.headers["X-Polysync-Existing-Instance"] = "true"
+    return response
 
 
 def _orchestration_input(request: RunRequest, payload: dict[str, Any], instance_id: str) -> dict[str, Any]:

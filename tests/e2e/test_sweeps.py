@@ -274,3 +274,17 @@ def _without_cancel_flags(value):
     if isinstance(value, list):
         return [_without_cancel_flags(v) for v in value]
     return value
+
+
+def test_concurrent_starts_with_one_run_id_make_one_run_and_one_job(stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    created = stack.emulator.calls["put_created"]
+    body = structured(runId="e2e-concurrent")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: stack.post("sweeps", body), range(6)))
+    assert {a.status_code for a in answers} == {202}
+    ids = {a.json()["id"] for a in answers}
+    assert len(ids) == 1
+    assert wait_finished(stack, ids.pop())["status"] == "Success"
+    assert stack.emulator.calls["put_created"] == created + 1
