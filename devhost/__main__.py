@@ -41,6 +41,13 @@ def _progress(stack: LocalStack, line: str) -> None:
     print(f"[{stamp}{' virtual' if stack.clock.virtual else ''}] {line}", file=sys.stderr, flush=True)
 
 
+def _azure_ml_event(stack_box: list[LocalStack], event: dict[str, Any]) -> None:
+    """Show the job's lifecycle as the emulated workspace reports it."""
+    data = event.get("data") or {}
+    if stack_box and event.get("eventType", "").endswith("RunStatusChanged"):
+        _progress(stack_box[0], f"Azure ML: {data.get('runId')} is {data.get('runStatus')}")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         request = json.loads(Path(args.request).read_text())
@@ -48,11 +55,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"cannot read {args.request}: {exc}", file=sys.stderr)
         return 2
     path, body = _start_path(request)
+    stack_box: list[LocalStack] = []
     stack = LocalStack.start(
         virtual=not (args.real_clock or args.workspace),
         events=not args.no_events,
         workspace_id=args.workspace,
+        on_event=lambda event: _azure_ml_event(stack_box, event),
     )
+    stack_box.append(stack)
     try:
         _progress(stack, f"workspace {stack.env['AZUREML_WORKSPACE_ID']}")
         answer = stack.post(path, body)

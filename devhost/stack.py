@@ -12,6 +12,7 @@ import importlib
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,12 @@ class LocalStack:
         event_delay_seconds: float = 1.0,
         port: int = 0,
         emulator_port: int = 0,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> LocalStack:
         """Start everything. With `workspace_id` the app talks to that real Azure ML
-        workspace with the developer's own credential instead of the emulator."""
+        workspace with the developer's own credential instead of the emulator.
+        `on_event` sees each Azure ML Event Grid event (at its virtual time) before
+        the app does; `events=False` still calls it but delivers nothing to the app."""
         clock: Clock = VirtualClock() if virtual else RealClock()
         clock.start()
         emulator: WorkspaceEmulator | None = None
@@ -81,8 +85,8 @@ class LocalStack:
         os.environ.update(env)
         app = _load_app()
         host = DurableHost(app, clock=clock, function_key=function_key, port=port).start()
-        if emulator is not None and events:
-            emulator.set_event_sink(host.deliver_event_grid)
+        if emulator is not None and (events or on_event):
+            emulator.set_event_sink(_event_sink(host, deliver=events, observer=on_event))
         return cls(clock=clock, host=host, emulator=emulator, env=env, _saved_env=saved)
 
     def stop(self) -> None:
@@ -118,6 +122,18 @@ class LocalStack:
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return requests.get(self.url(path), timeout=30, **kwargs)
+
+
+def _event_sink(
+    host: DurableHost, *, deliver: bool, observer: Callable[[dict[str, Any]], None] | None
+) -> Callable[[dict[str, Any]], None]:
+    def sink(event: dict[str, Any]) -> None:
+        if observer is not None:
+            observer(event)
+        if deliver:
+            host.deliver_event_grid(event)
+
+    return sink
 
 
 def _load_app() -> Any:
