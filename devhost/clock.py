@@ -131,14 +131,6 @@ class Clock:
                 self.release()
 
     def _run(self) -> None:
-        raise NotImplementedError
-
-
-class RealClock(Clock):
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def _run(self) -> None:
         while True:
             with self._cond:
                 if self._stopped:
@@ -146,12 +138,24 @@ class RealClock(Clock):
                 due = self._pop_due()
                 self._busy += len(due)
                 if not due:
-                    timeout = None
-                    if self._heap:
-                        timeout = max(0.0, (self._heap[0][0] - self.now()).total_seconds())
-                    self._cond.wait(timeout=min(timeout, 1.0) if timeout is not None else 1.0)
+                    self._idle()
                     continue
             self._run_callbacks(due)
+
+    def _idle(self) -> None:
+        """Nothing is due: wait (the lock is held) until something may be."""
+        raise NotImplementedError
+
+
+class RealClock(Clock):
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def _idle(self) -> None:
+        timeout = 1.0
+        if self._heap:
+            timeout = min(timeout, max(0.0, (self._heap[0][0] - self.now()).total_seconds()))
+        self._cond.wait(timeout=timeout)
 
 
 class VirtualClock(Clock):
@@ -204,25 +208,14 @@ class VirtualClock(Clock):
                 self._cond.wait(timeout=min(remaining, 0.05))
         return True
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if self._stopped:
-                    return
-                due = self._pop_due()
-                self._busy += len(due)
-                while self._heap and self._heap[0][2].cancelled:
-                    heapq.heappop(self._heap)  # never jump to a timer nobody waits for
-                if not due:
-                    if self.auto and self._busy == 0 and self._heap:
-                        # Let the stack settle, then jump if still quiet.
-                        self._cond.wait(timeout=self.settle)
-                        if self._stopped:
-                            return
-                        if self._busy == 0 and self._heap and self._heap[0][0] > self._now:
-                            self._now = self._heap[0][0]
-                            self.jumps += 1
-                        continue
-                    self._cond.wait(timeout=0.05)
-                    continue
-            self._run_callbacks(due)
+    def _idle(self) -> None:
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)  # never jump to a timer nobody waits for
+        if not (self.auto and self._busy == 0 and self._heap):
+            self._cond.wait(timeout=0.05)
+            return
+        # Let the stack settle, then jump if still quiet.
+        self._cond.wait(timeout=self.settle)
+        if not self._stopped and self._busy == 0 and self._heap and self._heap[0][0] > self._now:
+            self._now = self._heap[0][0]
+            self.jumps += 1
