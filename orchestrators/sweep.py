@@ -130,7 +130,8 @@ def _wait(
     job_name: str,
 ):
     status_payload = {"jobName": job_name, "request": data["request"]}
-    status_changed = True
+    # A fresh run starts at the floor; a new generation keeps the interval it had.
+    status_changed = state.interval <= 0
     while True:
         if state.cancel_requested and not state.cancel_sent:
             sent = yield context.call_activity_with_retry("cancel_job", ACTIVITY_RETRY, {"jobName": job_name})
