@@ -32,6 +32,8 @@ log = logging.getLogger("activities")
 bp = df.Blueprint()
 
 INSTANCE_TAG = "polysync.instanceId"
+TASKHUB_TAG = "polysync.taskHub"  # read by triggers.reconciler: only its own task hub's jobs
+RECONCILED_TAG = "polysync.reconciled"
 
 
 def _failure(error: FoundryError) -> dict[str, Any]:
@@ -87,6 +89,7 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
             instance_id=instance_id,
             unseal=sealer.unseal if sealer else None,
         )
+        _tag_owner(body)
         try:
             job = client.put_job(job_name, body)
         except ConflictError:
@@ -101,6 +104,18 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
         raise
     log.info("submitted sweep job %s for instance %s", job_name, instance_id)
     return _submitted(job, job_name, adopted=False)
+
+
+def _tag_owner(body: dict[str, Any]) -> None:
+    """Mark the job as this app's (its task hub), for the orphan reconciler; drop
+    a reconciler verdict copied from the template."""
+    tags = body["properties"].setdefault("tags", {})
+    tags.pop(RECONCILED_TAG, None)
+    hub = services.settings().taskhub_name
+    if hub:
+        tags[TASKHUB_TAG] = hub
+    else:
+        tags.pop(TASKHUB_TAG, None)
 
 
 def _get_or_none(job_name: str) -> dict[str, Any] | None:
