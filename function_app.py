@@ -11,7 +11,8 @@ from activities.azureml import bp as activities
 from orchestrators.sweep import bp as orchestrators
 from triggers.events import bp as events
 from triggers.http_api import bp as http_api
+from triggers.reconciler import bp as reconciler
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (http_api, events, orchestrators, activities):
+for blueprint in (http_api, events, reconciler, orchestrators, activities):
     app.register_functions(blueprint)

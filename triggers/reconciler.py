@@ -1,0 +1,262 @@
+"""Orphan reconciler: no Azure ML sweep job keeps running without a run tracking it.
+
+An orchestration can stop without cancelling its job: terminated through the
+Durable management API (Polysync's terminate URL), purged, failed on an
+unexpected error, or lost with its task hub. Every `RECONCILE_SCHEDULE`
+(default every 10 minutes) this timer lists the workspace's active Sweep jobs
+tagged `polysync.instanceId` by this app (same `polysync.taskHub`), asks the
+Durable client about each job's orchestration and cancels the job when that
+orchestration is Terminated, Failed, Completed, Canceled or missing. A job
+younger than the grace period is left alone, so a run that is just starting is
+never raced.
+
+Why it did so is recorded three ways: a WARNING log line naming job, instance
+and runtime status; a `polysync.reconciled=<reason>` tag on the job (a tag-only
+re-PUT, best effort); and the summary the run logs at the end.
+
+`decide()` holds the whole policy and is pure; the I/O sits in `reconcile()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from app import services
+from foundry.errors import FoundryError, NotFoundError, RequestValidationError
+from foundry.names import validate_instance_id, validate_job_name
+from foundry.status import TERMINAL
+
+log = logging.getLogger("triggers.reconciler")
+bp = df.Blueprint()
+
+INSTANCE_TAG = "polysync.instanceId"
+TASKHUB_TAG = "polysync.taskHub"
+RECONCILED_TAG = "polysync.reconciled"
+GRACE = timedelta(minutes=10)
+# Durable runtime statuses under which nobody will ever cancel the job again.
+# (None = the instance does not exist: purged, or started in another task hub.)
+ORPHANED_RUNTIME = frozenset({"Terminated", "Failed", "Completed", "Canceled", None})
+# Job statuses that no longer cost anything, or are already being cancelled.
+AT_REST = TERMINAL | {"CancelRequested"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with one job: `cancel` or not, and why (a short machine-readable reason)."""
+
+    job_name: str
+    instance_id: str | None
+    cancel: bool
+    reason: str
+    runtime_status: str | None = None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def job_facts(job: dict[str, Any]) -> tuple[str, str | None, str | None, datetime | None, dict[str, Any]]:
+    """(name, status, instance id tag, createdAt, tags) of a job resource, tolerating junk."""
+    props = job.get("properties") if isinstance(job.get("properties"), dict) else {}
+    tags = props.get("tags") if isinstance(props.get("tags"), dict) else {}
+    system = job.get("systemData") if isinstance(job.get("systemData"), dict) else {}
+    instance = tags.get(INSTANCE_TAG)
+    return (
+        str(job.get("name") or ""),
+        props.get("status") if isinstance(props.get("status"), str) else None,
+        instance if isinstance(instance, str) else None,
+        _parse_time(system.get("createdAt")),
+        tags,
+    )
+
+
+def decide(
+    job: dict[str, Any],
+    runtime_status: str | None,
+    *,
+    now: datetime,
+    task_hub: str | None,
+    grace: timedelta = GRACE,
+    looked_up: bool = True,
+) -> Verdict:
+    """Should this job be cancelled? Pure: the job resource, the Durable runtime
+    status of the instance its tag names (None = no such instance) and the time.
+
+    `looked_up=False` means the status was not (or could not be) read; the job is
+    then never cancelled."""
+    name, status, instance_id, created, tags = job_facts(job)
+
+    def keep(reason: str) -> Verdict:
+        return Verdict(name, instance_id, False, reason, runtime_status)
+
+    if not instance_id:
+        return keep("not-ours")
+    if tags.get(TASKHUB_TAG) != task_hub:
+        return keep("other-task-hub")
+    if status is None or status in AT_REST:
+        return keep("not-active")
+    if created is None:
+        return keep("no-createdAt")
+    if now - created < grace:
+        return keep("within-grace")
+    if not looked_up:
+        return keep("status-unknown")
+    if runtime_status not in ORPHANED_RUNTIME:
+        return keep("tracked")
+    reason = "orchestration-missing" if runtime_status is None else f"orchestration-{runtime_status.lower()}"
+    return Verdict(name, instance_id, True, reason, runtime_status)
+
+
+def candidates(jobs: Iterable[dict[str, Any]], task_hub: str | None) -> list[dict[str, Any]]:
+    """The jobs worth a Durable status lookup: ours, active, with a safe instance id and name."""
+    out = []
+    for job in jobs:
+        if not isinstance(job, dict):
+            continue
+        name, status, instance_id, _, tags = job_facts(job)
+        if not instance_id or tags.get(TASKHUB_TAG) != task_hub or status is None or status in AT_REST:
+            continue
+        try:
+            validate_job_name(name, "name")
+            validate_instance_id(instance_id, INSTANCE_TAG)
+        except RequestValidationError:
+            # A tag anyone with workspace write access can set: never let it reach a URL.
+            log.warning("reconciler: skipped job %.100r: its name or %s tag is not valid", name, INSTANCE_TAG)
+            continue
+        out.append(job)
+    return out
+
+
+def reference_now(timer: Any, wall: datetime | None = None) -> datetime:
+    """'Now' for the grace period: the earlier of the wall clock and the timer's
+    ScheduleStatus.Last. On Azure both are the invocation time or earlier (so the
+    grace can only grow); on devhost it follows the virtual clock."""
+    wall = wall or datetime.now(UTC)
+    status = getattr(timer, "schedule_status", None)
+    last = _parse_time(status.get("Last")) if isinstance(status, dict) else None
+    return min(wall, last) if last else wall
+
+
+StatusLookup = Callable[[str], Awaitable[str | None]]
+
+
+async def reconcile(
+    jobs: Iterable[dict[str, Any]],
+    runtime_status: StatusLookup,
+    cancel: Callable[[str], None],
+    tag: Callable[[dict[str, Any], str], None] | None,
+    *,
+    now: datetime,
+    task_hub: str | None,
+    grace: timedelta = GRACE,
+) -> dict[str, Any]:
+    """One reconciler pass over `jobs`. Returns the summary (also what is logged)."""
+    summary: dict[str, Any] = {"checked": 0, "cancelled": [], "kept": {}, "errors": []}
+    for job in candidates(jobs, task_hub):
+        summary["checked"] += 1
+        name, _, instance_id, _, _ = job_facts(job)
+        looked_up, status = True, None
+        # Ask Durable only about a job that would be cancelled were its instance gone.
+        if decide(job, None, now=now, task_hub=task_hub, grace=grace).cancel:
+            try:
+                status = await runtime_status(instance_id or "")
+            except Exception as exc:  # noqa: BLE001 - a lookup failure must never cancel a job
+                looked_up = False
+                summary["errors"].append({"job": name, "step": "status", "error": type(exc).__name__})
+        verdict = decide(job, status, now=now, task_hub=task_hub, grace=grace, looked_up=looked_up)
+        if not verdict.cancel:
+            summary["kept"][verdict.reason] = summary["kept"].get(verdict.reason, 0) + 1
+            continue
+        log.warning(
+            "reconciler: cancelling orphaned sweep job %s: instance %s is %s (%s)",
+            name,
+            instance_id,
+            verdict.runtime_status or "missing",
+            verdict.reason,
+        )
+        try:
+            await asyncio.to_thread(cancel, name)
+        except NotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - retried on the next pass
+            log.warning("reconciler: cancel of %s failed (%s); next pass retries", name, type(exc).__name__)
+            summary["errors"].append({"job": name, "step": "cancel", "error": type(exc).__name__})
+            continue
+        summary["cancelled"].append(
+            {
+                "job": name,
+                "instanceId": instance_id,
+                "runtimeStatus": verdict.runtime_status,
+                "reason": verdict.reason,
+            }
+        )
+        if tag is not None:
+            try:
+                await asyncio.to_thread(tag, job, verdict.reason)
+            except Exception as exc:  # noqa: BLE001 - the tag is a courtesy; the cancel is what counts
+                log.info("reconciler: could not tag %s as reconciled (%s)", name, type(exc).__name__)
+    return summary
+
+
+def tag_reconciled(job: dict[str, Any], reason: str) -> None:
+    """Record the reason on the job: re-PUT its own definition with one more tag
+    (only tags/description/displayName/properties/isArchived may change)."""
+    props = copy.deepcopy(job.get("properties") or {})
+    for read_only in ("status", "services", "error"):
+        props.pop(read_only, None)
+    props["tags"] = {**(props.get("tags") or {}), RECONCILED_TAG: reason}
+    services.client().put_job(job["name"], {"properties": props})
+
+
+async def _runtime_status(client: df.DurableOrchestrationClient, instance_id: str) -> str | None:
+    status = await client.get_status(instance_id)
+    if not status:
+        return None
+    value = getattr(status, "runtime_status", None)
+    return getattr(value, "value", value)
+
+
+@bp.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def reconcile_orphans(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    settings = services.settings()
+    azure_ml = services.client()
+    try:
+        jobs = await asyncio.to_thread(
+            lambda: list(azure_ml.list_jobs("Sweep", tag=INSTANCE_TAG, list_view_type="All"))
+        )
+    except FoundryError as exc:
+        log.warning("reconciler: could not list sweep jobs (%s); next pass retries", exc.code)
+        return
+    summary = await reconcile(
+        jobs,
+        lambda instance_id: _runtime_status(client, instance_id),
+        azure_ml.cancel_job,
+        tag_reconciled,
+        now=reference_now(timer),
+        task_hub=settings.taskhub_name,
+    )
+    level = logging.WARNING if summary["cancelled"] or summary["errors"] else logging.INFO
+    log.log(
+        level,
+        "reconciler: checked %d active job(s), cancelled %d, kept %s, errors %d",
+        summary["checked"],
+        len(summary["cancelled"]),
+        summary["kept"],
+        len(summary["errors"]),
+    )
