@@ -189,6 +189,8 @@ class WorkspaceEmulator:
         )
         self.arm_endpoint = f"http://{host}:{port}" if port else ""
         self.calls: collections.Counter = collections.Counter()
+        # (kind, job name or "", HTTP status; 0 = connection dropped) -> count, for per-run figures
+        self.calls_by_job: collections.Counter = collections.Counter()
         self.faults_injected: collections.Counter = collections.Counter()
         self.computes: dict[str, dict] = {}
         self.environments: dict[str, set[str]] = {k: set(v) for k, v in DEFAULT_ENVIRONMENTS.items()}
@@ -295,6 +297,7 @@ class WorkspaceEmulator:
     def reset_calls(self) -> None:
         with self._calls_lock:
             self.calls.clear()
+            self.calls_by_job.clear()
             self.faults_injected.clear()
 
     def set_faults(self, faults: FaultPlan | None) -> None:
@@ -344,6 +347,20 @@ class WorkspaceEmulator:
             self.calls[kind] += 1
             if fault:
                 self.faults_injected[fault] += 1
+
+    def _count_job(self, kind: str, path: str, status: int) -> None:
+        m = _WS_RE.match(path)
+        parts = (m.group(4) or "").strip("/").split("/") if m else []
+        name = unquote(parts[1]) if len(parts) >= 2 and parts[0].lower() == "jobs" else ""
+        with self._calls_lock:
+            self.calls_by_job[(kind, name, status)] += 1
+
+    def calls_for(self, name: str) -> collections.Counter:
+        """Calls on one job: (kind, HTTP status) -> count."""
+        with self._calls_lock:
+            return collections.Counter(
+                {(k, st): n for (k, job, st), n in self.calls_by_job.items() if job == name}
+            )
 
     def _draw_fault(self, method: str, kind: str) -> str | None:
         injector = self._faults
@@ -1002,7 +1019,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
-            kind = emu.classify(method, urlsplit(self.path).path)
+            path = urlsplit(self.path).path
+            kind = emu.classify(method, path)
             fault = emu._draw_fault(method, kind)
             if fault == "drop_after_apply" and kind not in ("put", "cancel"):
                 fault_effect = "drop"
@@ -1010,14 +1028,17 @@ class _Handler(BaseHTTPRequestHandler):
                 fault_effect = fault
             emu._count(kind, fault)
             if fault_effect in ("429", "500", "503"):
+                emu._count_job(kind, path, int(fault_effect))
                 self._send(_fault_response(fault_effect, emu), method)
                 return
             if fault_effect == "drop":
+                emu._count_job(kind, path, 0)
                 self.close_connection = True
                 return
             if fault_effect == "slow":
                 time.sleep(emu._faults.plan.slow_seconds if emu._faults else 0.05)
             response = emu.dispatch(method, self.path, self.headers, body)
+            emu._count_job(kind, path, 0 if fault_effect == "drop_after_apply" else response.status)
             if fault_effect == "drop_after_apply":
                 self.close_connection = True
                 return
