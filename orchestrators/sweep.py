@@ -47,6 +47,11 @@ def sweep_orchestrator(context: df.DurableOrchestrationContext):
             state = yield from _submit(context, data)
         else:
             state = LoopState.from_dict(data["state"])
+            # customStatus starts empty in each generation: publish at once, or the
+            # status route reads "Starting" and the cancel route finds no job name
+            # (its direct Azure ML cancel is the backup for a cancel event that a
+            # continue-as-new drops) until the next poll.
+            _publish(context, data, state)
         return (yield from _wait(context, data, policy, state, job_name))
     except SweepEnded as ended:
         # Failed and Cancelled runs must not end "Completed" (Polysync would read
