@@ -1,0 +1,150 @@
+"""Idempotent submit: a PUT whose answer is lost never creates a second job; an
+activity that runs twice does no harm; a job at our name that is not ours is a
+clear error and is left untouched."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+
+import pytest
+
+from activities import azureml
+from devhost.emulator import FaultPlan
+from devhost.stack import LocalStack
+from foundry.models import parse_structured_request
+from foundry.names import instance_id_for, job_name_for
+from foundry.sweep import build_sweep_body
+from tests.e2e.helpers import start, structured, wait_finished
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with LocalStack.start(virtual=True, events=True) as s:
+        from app import services
+
+        # The client's backoff sleeps wall seconds; what is under test is what gets
+        # retried, not how long it waits.
+        services.client()._sleep = lambda seconds: time.sleep(min(seconds, 0.01))
+        yield s
+
+
+def _jobs_of(stack: LocalStack, instance_id: str) -> list[dict]:
+    return [
+        j
+        for j in stack.emulator.jobs()
+        if (j["properties"].get("tags") or {}).get("polysync.instanceId") == instance_id
+    ]
+
+
+def test_every_put_answer_lost_still_one_job(stack, caplog):
+    """Every PUT is applied and its answer dropped: the client's own retries re-PUT
+    the same body (200, unchanged); when they are exhausted the activity is retried
+    and its GET adopts the job."""
+    created = stack.emulator.calls["put_created"]
+    puts = stack.emulator.calls["put"]
+    stack.emulator.set_faults(FaultPlan(rate=1.0, kinds=("drop_after_apply",), methods=frozenset({"put"})))
+    try:
+        with caplog.at_level(logging.INFO, logger="activities"):
+            instance_id = start(stack, structured(runId="lost-answers"))
+            view = wait_finished(stack, instance_id)
+    finally:
+        stack.emulator.set_faults(None)
+    assert view["status"] == "Success"
+    assert stack.emulator.calls["put_created"] == created + 1
+    assert stack.emulator.calls["put"] - puts >= 2  # the PUT really was repeated
+    assert len(_jobs_of(stack, instance_id)) == 1
+    assert any("adopting existing sweep job" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "429", "drop"])
+def test_put_failing_before_it_is_applied_is_retried_into_one_job(stack, kind):
+    created = stack.emulator.calls["put_created"]
+    stack.emulator.set_faults(FaultPlan(rate=0.7, seed=3, kinds=(kind,), methods=frozenset({"put"})))
+    try:
+        instance_id = start(stack, structured())
+        view = wait_finished(stack, instance_id)
+    finally:
+        stack.emulator.set_faults(None)
+    assert view["status"] == "Success"
+    assert stack.emulator.calls["put_created"] == created + 1
+    assert len(_jobs_of(stack, instance_id)) == 1
+
+
+def _payload(stack: LocalStack, run_id: str, template: str = "train-sweep-template") -> dict:
+    request = parse_structured_request(structured(template, runId=run_id))
+    from app import services
+
+    instance_id = instance_id_for(run_id, template)
+    return {
+        "instanceId": instance_id,
+        "jobName": job_name_for(instance_id, template),
+        "request": request.to_payload(services.sealer()),
+        "template": stack.emulator.job(template),
+    }
+
+
+def test_submit_activity_run_twice_adopts_its_own_job(stack):
+    payload = _payload(stack, "twice")
+    created = stack.emulator.calls["put_created"]
+    first = azureml.submit_sweep(copy.deepcopy(payload))
+    second = azureml.submit_sweep(copy.deepcopy(payload))
+    assert first["ok"] and second["ok"]
+    assert (first["adopted"], second["adopted"]) == (False, True)
+    assert first["jobName"] == second["jobName"] == payload["jobName"]
+    assert stack.emulator.calls["put_created"] == created + 1
+    tags = stack.emulator.job(payload["jobName"])["properties"]["tags"]
+    assert tags["polysync.instanceId"] == payload["instanceId"]
+    assert tags["polysync.taskHub"] == stack.env["TASKHUB_NAME"]
+    stack.emulator.set_faults(None)
+    # cancel and status activities are harmless when repeated too
+    for _ in range(2):
+        assert azureml.cancel_job({"jobName": payload["jobName"]})["ok"]
+    assert azureml.get_job_status({"jobName": payload["jobName"], "request": payload["request"]})["ok"]
+    assert azureml.cancel_job({"jobName": "no-such-job-abc"}) == {
+        "ok": True,
+        "jobName": "no-such-job-abc",
+        "found": False,
+    }
+
+
+def test_the_put_body_is_deterministic_so_a_re_put_is_accepted(stack):
+    """The client retries a PUT with the same body; Azure ML refuses a re-PUT that
+    changes the definition, so the body must not vary between attempts."""
+    from app import services
+
+    payload = _payload(stack, "deterministic")
+    request = parse_structured_request(structured(runId="deterministic"))
+    bodies = [
+        build_sweep_body(
+            payload["template"],
+            request,
+            services.settings().workspace,
+            instance_id=payload["instanceId"],
+            unseal=services.sealer().unseal,
+        )
+        for _ in range(2)
+    ]
+    assert bodies[0] == bodies[1]
+
+
+def test_a_foreign_job_at_our_name_is_refused_and_left_alone(stack):
+    run_id = "foreign-name"
+    template = "train-sweep-template"
+    job_name = job_name_for(instance_id_for(run_id, template), template)
+    foreign = copy.deepcopy(stack.emulator.job(template))
+    foreign["name"] = job_name
+    foreign["id"] = foreign["id"].rsplit("/", 1)[0] + "/" + job_name
+    foreign["properties"]["tags"] = {"owner": "someone else", "polysync.instanceId": "ps-someone-else"}
+    foreign["properties"]["status"] = "Running"
+    stack.emulator.add_job(foreign)
+    before = stack.emulator.job(job_name)
+
+    instance_id = start(stack, structured(template, runId=run_id))
+    view = wait_finished(stack, instance_id)
+    assert view["status"] == "Failed"
+    assert view["error"]["code"] == "JobNameTaken"
+    assert job_name in view["error"]["message"]
+    assert view["error"]["hint"]
+    assert stack.emulator.job(job_name) == before  # not modified, not cancelled
