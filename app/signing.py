@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
 
 SIGNATURE_HEADER = "x-signature-256"
@@ -35,7 +36,7 @@ def verify(secret: str, body: bytes, headers: Mapping[str, str], now: float) -> 
             sent = float(timestamp)
         except ValueError:
             return f"{TIMESTAMP_HEADER} must be unix seconds."
-        if abs(now - sent) > MAX_SKEW_SECONDS:
+        if not math.isfinite(sent) or abs(now - sent) > MAX_SKEW_SECONDS:
             return f"{TIMESTAMP_HEADER} is more than {MAX_SKEW_SECONDS} s from the server clock."
     expected = sign(secret, body, timestamp)
     if not hmac.compare_digest(expected.encode(), given.strip().encode()):
