@@ -91,7 +91,7 @@ def test_no_secret_anywhere_in_a_run_that_uses_one(stack, caplog, capsys):
     cancel = requests.post(stack.url(f"sweeps/{forever}/cancel"), json={"reason": "done"}, timeout=30)
     texts.append(cancel.text)
 
-    for template, payload in runs:
+    for _template, payload in runs:
         view = wait_finished(stack, payload["id"])
         texts.append(json.dumps(view))
         texts.append(_durable_everything(stack, payload["id"], payload))
