@@ -692,6 +692,13 @@ def _check_duplicates(params: list[tuple[int, str, Parameter]], errors: list[Fie
 STRUCTURED_KEYS = ("externalId", "name", "runId", "attributes", "parameters")
 
 
+def _label(key: Any) -> str:
+    """A body key as an error's `field`: at most 100 characters, and a blank key
+    quoted so the field is never empty."""
+    text = str(key)[:100]
+    return text if text.strip() else json.dumps(text)
+
+
 def _parse_structured(body: Any, *, allow_sealed: bool) -> RunRequest:
     errors = shape_errors(body)
     if errors:
@@ -702,7 +709,7 @@ def _parse_structured(body: Any, *, allow_sealed: bool) -> RunRequest:
         )
     for key in body:
         if key not in STRUCTURED_KEYS:
-            errors.append(FieldError(str(key)[:100], f"unknown key; expected {', '.join(STRUCTURED_KEYS)}."))
+            errors.append(FieldError(_label(key), f"unknown key; expected {', '.join(STRUCTURED_KEYS)}."))
     external_id: str | None = None
     try:
         external_id = validate_job_name(body.get("externalId"), "externalId")
@@ -795,13 +802,13 @@ def parse_flat_request(
         if param_count > MAX_PARAMETERS:
             continue
         if value is None:
-            errors.append(FieldError(key[:100], "null value: send a value or leave the parameter out."))
+            errors.append(FieldError(_label(key), "null value: send a value or leave the parameter out."))
             continue
         item = {"name": key, "dataType": infer_data_type(value).value, "direction": "Input", "value": value}
         local: list[FieldError] = []
-        p = _parameter(item, key[:100], allow_sealed=False, errors=local)
+        p = _parameter(item, _label(key), allow_sealed=False, errors=local)
         # the flat body has one key per parameter: report `lr`, not `lr.value`
-        errors.extend(FieldError(key[:100], e.message) for e in local)
+        errors.extend(FieldError(_label(key), e.message) for e in local)
         if p is not None:
             params.append((i, key, p))
     attrs, attr_errors = _attributes(raw_attrs, lambda k: k)
