@@ -63,9 +63,20 @@ def importtime_total(python: str, statement: str, module: str) -> tuple[float, f
     return total_us / 1e6, wall
 
 
+def plain_import_s(python: str, statement: str) -> float:
+    """The import timed inside the process, without -X importtime's own overhead."""
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    proc = subprocess.run(
+        [python, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120, check=True
+    )
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def measure(python: str, statement: str, module: str, repeats: int) -> dict[str, Any]:
     runs = [importtime_total(python, statement, module) for _ in range(repeats)]
+    plain = [plain_import_s(python, statement) for _ in range(repeats)]
     return {
+        "plain_import_s_median": statistics.median(plain),
         "importtime_s_median": statistics.median(r[0] for r in runs),
         "importtime_s_min": min(r[0] for r in runs),
         "process_wall_s_median": statistics.median(r[1] for r in runs),
