@@ -137,6 +137,14 @@ def _wait(
     status_payload = {"jobName": job_name, "request": data["request"]}
     # A fresh run starts at the floor; a new generation keeps the interval it had.
     status_changed = state.interval <= 0
+    if state.generation > 0 and state.events_seen:
+        # Events raised during the continue-as-new transition are dropped. Once
+        # events drive the run, the next safety poll may be hours away, so a
+        # status change hidden in that window is confirmed now, with one GET.
+        snap = yield from _poll(context, status_payload, state)
+        output, status_changed = yield from _after_poll(context, data, policy, state, snap)
+        if output is not None:
+            return output
     while True:
         if state.cancel_requested and not state.cancel_sent:
             sent = yield context.call_activity_with_retry("cancel_job", ACTIVITY_RETRY, {"jobName": job_name})
