@@ -23,10 +23,7 @@ from foundry.errors import (
     ThrottledError,
     TransientError,
 )
-from foundry.models import RunRequest
 from foundry.monitor import monitor_url
-from foundry.result import snapshot
-from foundry.sweep import build_sweep_body
 
 log = logging.getLogger("activities")
 bp = df.Blueprint()
@@ -81,6 +78,9 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
         if existing is not None:
             return _adopt_or_refuse(existing, instance_id, job_name)
         sealer = services.sealer()
+        from foundry.models import RunRequest  # pydantic: loaded by the first activity, not at cold start
+        from foundry.sweep import build_sweep_body
+
         request = RunRequest.from_payload(payload["request"])
         body = build_sweep_body(
             payload["template"],
@@ -161,6 +161,9 @@ def get_job_status(payload: dict[str, Any]) -> dict[str, Any]:
         if _permanent(exc):
             return _failure(exc)  # type: ignore[arg-type]
         raise
+    from foundry.models import RunRequest
+    from foundry.result import snapshot
+
     request = RunRequest.from_payload(payload["request"])
     snap = snapshot(
         job, services.settings().workspace, request.outputs(), request.attributes.objective_metric

@@ -1,8 +1,9 @@
 """Process-wide services built lazily from app settings.
 
 Built on first use, not at import: `import function_app` must stay cheap (cold
-start on Flex Consumption), and azure-identity is only imported when a token is
-actually needed. `reset()` exists for the local host and tests, which change the
+start on Flex Consumption). requests, cryptography and azure-identity are only
+imported when an Azure ML call or a Secret actually needs them; orchestrator
+replays, the most frequent invocations, need none of them. `reset()` exists for the local host and tests, which change the
 environment between runs in one process.
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 import os
 import threading
 from functools import cache
+from typing import TYPE_CHECKING
 
-from foundry.auth import token_provider_from_settings
-from foundry.client import AzureMLClient
-from foundry.secrets import Sealer
 from foundry.settings import Settings
+
+if TYPE_CHECKING:
+    from foundry.client import AzureMLClient
+    from foundry.secrets import Sealer
 
 _lock = threading.Lock()
 
@@ -32,6 +35,9 @@ def client() -> AzureMLClient:
 
 @cache
 def _client() -> AzureMLClient:
+    from foundry.auth import token_provider_from_settings
+    from foundry.client import AzureMLClient
+
     s = settings()
     return AzureMLClient(
         s.workspace,
@@ -42,6 +48,8 @@ def _client() -> AzureMLClient:
 
 @cache
 def sealer() -> Sealer | None:
+    from foundry.secrets import Sealer
+
     return Sealer.from_settings(settings())
 
 

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -21,10 +21,11 @@ from app.http import error_response, json_response, problem
 from app.signing import verify
 from app.status_view import FINISHED, compose_status
 from foundry.errors import FieldError, FoundryError, NotFoundError, RequestValidationError
-from foundry.models import RunRequest, parse_flat_request, parse_structured_request
 from foundry.names import instance_id_for, job_name_for, validate_instance_id, validate_job_name
-from foundry.templates import describe_template
 from orchestrators.polling import PollPolicy
+
+if TYPE_CHECKING:
+    from foundry.models import RunRequest
 
 log = logging.getLogger("triggers.http")
 bp = df.Blueprint()
@@ -75,6 +76,9 @@ def _signature_problem(req: func.HttpRequest) -> func.HttpResponse | None:
 
 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, template: str | None):
+    # pydantic loads with the first start request, not at cold start.
+    from foundry.models import parse_flat_request, parse_structured_request
+
     denied = _signature_problem(req)
     if denied is not None:
         return denied
@@ -210,6 +214,8 @@ def _cancel_in_azure_ml(job_name: str) -> None:
 @bp.route(route="templates", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_templates(req: func.HttpRequest) -> func.HttpResponse:
     """The workspace's Sweep jobs as Polysync jobs to import (every page)."""
+    from foundry.templates import describe_template
+
     try:
         jobs = [describe_template(job) for job in services.client().list_jobs("Sweep")]
     except FoundryError as exc:
