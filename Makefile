@@ -2,20 +2,28 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two install levels: the app's own requirements (enough for run/serve), and the
+# dev tools on top (tests, linters, checkov), so `make run` on a fresh clone does
+# not wait for the test tool chain.
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint lint-infra soak bench serve clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(RUN_STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) -m devhost run examples/sample-request.json
 
-serve: $(STAMP)
+serve: $(RUN_STAMP)
 	$(PY) -m devhost serve
 
 lint: $(STAMP)
