@@ -137,6 +137,12 @@ def _wait(
     status_payload = {"jobName": job_name, "request": data["request"]}
     # A fresh run starts at the floor; a new generation keeps the interval it had.
     status_changed = state.interval <= 0
+    # One waiter per event name, kept across iterations and replaced only when it
+    # fires. The SDK hands an event to the newest waiter of that name; waiters
+    # created afresh each iteration would leave stale ones behind, and an event
+    # arriving while an activity runs would complete a stale one and be lost.
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    changed = context.wait_for_external_event(STATUS_EVENT) if policy.use_events else None
     if state.generation > 0 and state.events_seen:
         # Events raised during the continue-as-new transition are dropped. Once
         # events drive the run, the next safety poll may be hours away, so a
@@ -167,12 +173,7 @@ def _wait(
             state.interval, policy, events_seen=state.events_seen, status_changed=status_changed
         )
         timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=state.interval))
-        cancel = context.wait_for_external_event(CANCEL_EVENT)
-        waiting = [timer, cancel]
-        changed = None
-        if policy.use_events:
-            changed = context.wait_for_external_event(STATUS_EVENT)
-            waiting.append(changed)
+        waiting = [timer, cancel] if changed is None else [timer, cancel, changed]
         winner = yield context.task_any(waiting)
         state.wakeups += 1
         if winner is not timer:
@@ -181,14 +182,15 @@ def _wait(
         if winner is cancel:
             state.cancel_requested = True
             state.cancel_reason = _reason(cancel.result)
+            cancel = context.wait_for_external_event(CANCEL_EVENT)  # absorbs repeated cancels
             _publish(context, data, state)
             continue
 
         if changed is not None and winner is changed:
             state.events_seen = True
-            event_status = (
-                (changed.result or {}).get("runStatus") if isinstance(changed.result, dict) else None
-            )
+            payload = changed.result
+            changed = context.wait_for_external_event(STATUS_EVENT)
+            event_status = payload.get("runStatus") if isinstance(payload, dict) else None
             if event_status not in TERMINAL and event_status not in STALLED:
                 # A hint about progress: trust it for reporting (no GET), but never
                 # step backwards on a late or duplicate delivery.

@@ -57,3 +57,48 @@ def test_a_run_spans_several_continue_as_new_generations_and_keeps_history_bound
         assert max(metrics.history_len_per_generation) <= 60
         # one job, submitted once, across all generations
         assert stack.emulator.calls["put_created"] == 1
+
+
+def test_an_event_arriving_while_a_poll_is_in_flight_is_not_lost():
+    """The SDK hands an event to the newest waiter of its name. The orchestrator
+    keeps one waiter per name, so an Event Grid event that lands while a safety
+    poll's GET is running still wakes the run (here: a confirming GET at once)
+    instead of waiting for the next, hours-away, safety poll."""
+    import threading
+    import time
+
+    from devhost.emulator import FaultPlan
+
+    with LocalStack.start(virtual=True, events=True) as stack:
+        instance_id = start(stack, structured("train-sweep-long"))
+
+        def custom() -> dict:
+            return stack.host.get_status(instance_id, show_input=False).get("customStatus") or {}
+
+        deadline = time.monotonic() + 30
+        while custom().get("azureStatus") != "Running" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stack.clock.auto = False  # the run now sleeps on its 1 h safety timer
+        assert stack.clock.wait_quiet()
+        polls_before = custom()["polls"]
+
+        stack.emulator.set_faults(
+            FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.6, methods=frozenset({"GET"}))
+        )
+        ticking = threading.Thread(target=stack.clock.advance, args=(3700,))
+        ticking.start()  # the safety timer fires; its GET takes 0.6 s of wall time
+        time.sleep(0.25)
+        job_name = custom()["jobName"]
+        stack.host.raise_event(
+            instance_id, "job_status_changed", {"jobName": job_name, "runStatus": "Failed"}
+        )
+        ticking.join(timeout=30)
+        assert stack.clock.wait_quiet()
+        stack.emulator.set_faults(None)
+
+        # the timer's poll, then the GET confirming the event (the job is in fact still Running)
+        assert custom()["polls"] == polls_before + 2
+        assert custom()["azureStatus"] == "Running"
+        stack.clock.auto = True
+        stack.post(f"sweeps/{instance_id}/cancel")
+        assert wait_finished(stack, instance_id)["status"] == "Cancelled"
