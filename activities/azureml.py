@@ -15,6 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from app import services
+from foundry import tags as tag
 from foundry.errors import (
     AzureMLError,
     ConflictError,
@@ -27,10 +28,6 @@ from foundry.monitor import monitor_url
 
 log = logging.getLogger("activities")
 bp = df.Blueprint()
-
-INSTANCE_TAG = "polysync.instanceId"
-TASKHUB_TAG = "polysync.taskHub"  # read by triggers.reconciler: only its own task hub's jobs
-RECONCILED_TAG = "polysync.reconciled"
 
 
 def _failure(error: FoundryError) -> dict[str, Any]:
@@ -88,8 +85,8 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
             workspace,
             instance_id=instance_id,
             unseal=sealer.unseal if sealer else None,
+            task_hub=services.settings().taskhub_name,
         )
-        _tag_owner(body)
         try:
             job = client.put_job(job_name, body)
         except ConflictError:
@@ -106,18 +103,6 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
     return _submitted(job, job_name, adopted=False)
 
 
-def _tag_owner(body: dict[str, Any]) -> None:
-    """Mark the job as this app's (its task hub), for the orphan reconciler; drop
-    a reconciler verdict copied from the template."""
-    tags = body["properties"].setdefault("tags", {})
-    tags.pop(RECONCILED_TAG, None)
-    hub = services.settings().taskhub_name
-    if hub:
-        tags[TASKHUB_TAG] = hub
-    else:
-        tags.pop(TASKHUB_TAG, None)
-
-
 def _get_or_none(job_name: str) -> dict[str, Any] | None:
     try:
         return services.client().get_job(job_name)
@@ -127,7 +112,7 @@ def _get_or_none(job_name: str) -> dict[str, Any] | None:
 
 def _adopt_or_refuse(job: dict[str, Any], instance_id: str, job_name: str) -> dict[str, Any]:
     tags = (job.get("properties") or {}).get("tags") or {}
-    if tags.get(INSTANCE_TAG) == instance_id:
+    if tags.get(tag.INSTANCE) == instance_id:
         log.info("adopting existing sweep job %s for instance %s", job_name, instance_id)
         return _submitted(job, job_name, adopted=True)
     return _failure(

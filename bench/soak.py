@@ -28,9 +28,10 @@ import requests
 
 from devhost.emulator import FaultPlan
 from devhost.stack import LocalStack
+from foundry import tags as tag
 
 FINISHED = {"Completed", "Failed", "Terminated", "Canceled"}
-INSTANCE_TAG = "polysync.instanceId"
+INSTANCE_TAG = tag.INSTANCE
 
 # kind -> (template, objective metric, expected (runtimeStatus, Polysync status), expected job status)
 KINDS: dict[str, tuple[str, str, tuple[str, str], str | None]] = {

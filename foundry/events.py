@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from foundry import tags as tag
 from foundry.names import INSTANCE_ID_RE, JOB_NAME_RE
 from foundry.status import canonical_status
 from foundry.workspace import Workspace
 
 RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
 RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
-INSTANCE_TAG = "polysync.instanceId"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def _parse(event: Any, workspace: Workspace) -> tuple[RunEvent | None, str | Non
         if status is None:
             return None, "event has no recognised runStatus"
     tags = data.get("runTags")
-    instance = tags.get(INSTANCE_TAG) if isinstance(tags, dict) else None
+    instance = tags.get(tag.INSTANCE) if isinstance(tags, dict) else None
     if not (isinstance(instance, str) and INSTANCE_ID_RE.fullmatch(instance)):
         instance = None
     event_time = event.get("eventTime", event.get("time"))

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from foundry import tags as tag
 from foundry.errors import FieldError, RequestValidationError, TemplateError
 from foundry.models import ATTRIBUTE_NAMES, GOALS, RunRequest
 from foundry.workspace import Workspace
@@ -44,9 +45,6 @@ _SERVER_PROPERTY_KEYS = frozenset(
 )
 _SERVER_PROPERTY_PREFIXES = ("azureml.", "_azureml.", "mlflow.")
 
-TAG_INSTANCE = "polysync.instanceId"
-TAG_RUN_ID = "polysync.runId"
-TAG_TEMPLATE = "polysync.template"
 
 # search-space expression -> argument names in wire order (logical/YAML form keys)
 SEARCH_SPACE_ARGS: dict[str, tuple[str, ...]] = {
@@ -165,6 +163,7 @@ def build_sweep_body(
     *,
     instance_id: str,
     unseal: Callable[[str], str] | None,
+    task_hub: str | None = None,
 ) -> dict[str, Any]:
     """The `{"properties": {...}}` body for `PUT /jobs/{name}` of a new sweep run."""
     src = template.get("properties") if isinstance(template, dict) else None
@@ -197,12 +196,17 @@ def build_sweep_body(
         props["outputs"] = _clean_outputs(props["outputs"], template_name)
 
     tags = {k: v for k, v in (props.get("tags") or {}).items() if isinstance(k, str)}
-    tags[TAG_INSTANCE] = instance_id
-    tags[TAG_TEMPLATE] = request.external_id
+    tags[tag.INSTANCE] = instance_id
+    tags[tag.TEMPLATE] = request.external_id
     if request.run_id:
-        tags[TAG_RUN_ID] = request.run_id
+        tags[tag.RUN_ID] = request.run_id
     else:
-        tags.pop(TAG_RUN_ID, None)
+        tags.pop(tag.RUN_ID, None)
+    if task_hub:
+        tags[tag.TASK_HUB] = task_hub
+    else:
+        tags.pop(tag.TASK_HUB, None)
+    tags.pop(tag.RECONCILED, None)  # a verdict on the template, not on this run
     props["tags"] = tags
     props["jobType"] = "Sweep"
     props["displayName"] = request.name

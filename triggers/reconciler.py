@@ -31,6 +31,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from app import services
+from foundry import tags as tag
 from foundry.errors import FoundryError, NotFoundError, RequestValidationError
 from foundry.names import validate_instance_id, validate_job_name
 from foundry.status import TERMINAL
@@ -38,9 +39,9 @@ from foundry.status import TERMINAL
 log = logging.getLogger("triggers.reconciler")
 bp = df.Blueprint()
 
-INSTANCE_TAG = "polysync.instanceId"
-TASKHUB_TAG = "polysync.taskHub"
-RECONCILED_TAG = "polysync.reconciled"
+INSTANCE_TAG = tag.INSTANCE
+TASKHUB_TAG = tag.TASK_HUB
+RECONCILED_TAG = tag.RECONCILED
 GRACE = timedelta(minutes=10)
 # Durable runtime statuses under which nobody will ever cancel the job again.
 # (None = the instance does not exist: purged, or started in another task hub.)

@@ -80,6 +80,20 @@ def test_no_run_id_tag_without_run_id(template: dict[str, Any], workspace: Works
     assert "polysync.runId" not in p["tags"]
 
 
+def test_task_hub_tag_set_and_template_verdicts_dropped(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    template = copy.deepcopy(template)
+    template["properties"]["tags"].update({"polysync.taskHub": "otherhub", "polysync.reconciled": "orphan"})
+    tags = build_sweep_body(
+        template, request(), workspace, instance_id="ps-abc", unseal=None, task_hub="hub1"
+    )["properties"]["tags"]
+    assert tags["polysync.taskHub"] == "hub1"
+    assert "polysync.reconciled" not in tags
+    untagged = build(template, workspace)["properties"]["tags"]
+    assert "polysync.taskHub" not in untagged  # a template's hub is never inherited
+
+
 def test_search_space_inputs_as_single_choice(template: dict[str, Any], workspace: Workspace) -> None:
     space = build(template, workspace)["properties"]["searchSpace"]
     assert space["learning_rate"] == ["choice", [[0.01]]]
