@@ -134,7 +134,6 @@ def _wait(
     state: LoopState,
     job_name: str,
 ):
-    status_payload = {"jobName": job_name, "request": data["request"]}
     # A fresh run starts at the floor; a new generation keeps the interval it had.
     status_changed = state.interval <= 0
     # One waiter per event name, kept across iterations and replaced only when it
@@ -147,8 +146,7 @@ def _wait(
         # Events raised during the continue-as-new transition are dropped. Once
         # events drive the run, the next safety poll may be hours away, so a
         # status change hidden in that window is confirmed now, with one GET.
-        snap = yield from _poll(context, status_payload, state)
-        output, status_changed = yield from _after_poll(context, data, policy, state, snap)
+        output, status_changed = yield from _poll(context, data, policy, state)
         if output is not None:
             return output
     while True:
@@ -157,8 +155,7 @@ def _wait(
             state.cancel_sent = True
             if not sent.get("ok"):
                 state.extra["cancelError"] = sent.get("error")
-            snap = yield from _poll(context, status_payload, state)
-            output, status_changed = yield from _after_poll(context, data, policy, state, snap)
+            output, status_changed = yield from _poll(context, data, policy, state)
             if output is not None:
                 return output
             continue
@@ -201,27 +198,23 @@ def _wait(
                 continue
             # A terminal (or alarming) event is confirmed with a GET before acting.
 
-        snap = yield from _poll(context, status_payload, state)
-        output, status_changed = yield from _after_poll(context, data, policy, state, snap)
+        output, status_changed = yield from _poll(context, data, policy, state)
         if output is not None:
             return output
 
 
-def _poll(context: df.DurableOrchestrationContext, payload: dict[str, Any], state: LoopState):
-    snap = yield context.call_activity_with_retry("get_job_status", ACTIVITY_RETRY, payload)
-    state.polls += 1
-    return snap
-
-
-def _after_poll(
+def _poll(
     context: df.DurableOrchestrationContext,
     data: dict[str, Any],
     policy: PollPolicy,
     state: LoopState,
-    snap: dict[str, Any],
 ):
-    """Apply a status snapshot. Returns (final output on success or None,
+    """GET the job's status and apply it. Returns (final output on success or None,
     whether the Azure ML status changed); raises SweepEnded on other endings."""
+    snap = yield context.call_activity_with_retry(
+        "get_job_status", ACTIVITY_RETRY, {"jobName": data["jobName"], "request": data["request"]}
+    )
+    state.polls += 1
     if not snap.get("ok"):
         raise SweepEnded("Failed", snap["error"], data, state, _now(context))
     changed = snap["azureStatus"] != state.azure_status
