@@ -145,6 +145,10 @@ async def start_sweep_flat(req: func.HttpRequest, client: df.DurableOrchestratio
     return await _start(req, client, req.route_params.get("template", ""))
 
 
+def _not_found(instance_id: str) -> func.HttpResponse:
+    return problem(404, "InstanceNotFound", f"No sweep run with instance id '{instance_id}'.")
+
+
 def _instance_id(req: func.HttpRequest) -> str:
     return validate_instance_id(req.route_params.get("instanceId", ""))
 
@@ -158,7 +162,7 @@ async def sweep_status(req: func.HttpRequest, client: df.DurableOrchestrationCli
         return error_response(exc, 400)
     status = await client.get_status(instance_id)
     if not status:
-        return problem(404, "InstanceNotFound", f"No sweep run with instance id '{instance_id}'.")
+        return _not_found(instance_id)
     return json_response(200, _view(instance_id, status))
 
 
@@ -179,7 +183,7 @@ async def cancel_sweep(req: func.HttpRequest, client: df.DurableOrchestrationCli
         return error_response(exc, 400)
     status = await client.get_status(instance_id)
     if not status:
-        return problem(404, "InstanceNotFound", f"No sweep run with instance id '{instance_id}'.")
+        return _not_found(instance_id)
     if _runtime(status) in FINISHED:
         return json_response(200, _view(instance_id, status))
 
