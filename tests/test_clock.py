@@ -26,7 +26,7 @@ def test_virtual_clock_jumps_to_timers_in_order_without_waiting():
         clock.call_later(60, lambda: seen.append((clock.now() - start).total_seconds()))
         began = time.monotonic()
         assert _wait(done)
-        assert time.monotonic() - began < 2
+        assert time.monotonic() - began < 10  # virtual: nowhere near two real days
         assert seen == [60.0, 172800.0]
     finally:
         clock.stop()

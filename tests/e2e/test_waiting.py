@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from devhost.durable.history import EventType
 from devhost.stack import LocalStack
 from tests.e2e.helpers import start, structured, wait_finished
 
@@ -18,6 +19,16 @@ def _detection_lag(stack: LocalStack, view: dict) -> float:
     job = stack.emulator.job(view["jobName"])
     ended = _at(job["systemData"]["lastModifiedAt"])
     return (_at(view["lastUpdatedTime"]) - ended).total_seconds()
+
+
+def _pending_timer(stack: LocalStack, instance_id: str) -> datetime:
+    """When the run's current durable timer is due, from its protocol history: the
+    newest TimerCreated (earlier unfired ones lost a race and were abandoned)."""
+    history = stack.host.history(instance_id)
+    created = [e for e in history if e["EventType"] == EventType.TimerCreated]
+    fired = {e.get("TimerId") for e in history if e["EventType"] == EventType.TimerFired}
+    assert created and created[-1]["EventId"] not in fired, "the run is not waiting on a timer"
+    return _at(created[-1]["FireAt"])
 
 
 def test_event_grid_wakes_the_run_at_once_even_for_a_48_hour_sweep():
@@ -70,25 +81,39 @@ def test_an_event_arriving_while_a_poll_is_in_flight_is_not_lost():
     from devhost.emulator import FaultPlan
 
     with LocalStack.start(virtual=True, events=True) as stack:
+        # Time moves only when the test says so: a free-running virtual clock could
+        # race through the whole 48 h sweep before the test looks.
+        stack.clock.auto = False
         instance_id = start(stack, structured("train-sweep-long"))
 
         def custom() -> dict:
             return stack.host.get_status(instance_id, show_input=False).get("customStatus") or {}
 
-        deadline = time.monotonic() + 30
-        while custom().get("azureStatus") != "Running" and time.monotonic() < deadline:
-            time.sleep(0.01)
-        stack.clock.auto = False  # the run now sleeps on its 1 h safety timer
-        assert stack.clock.wait_quiet()
+        for _ in range(240):  # the template queues for minutes before it runs
+            assert stack.clock.wait_quiet()
+            if custom().get("azureStatus") == "Running":
+                break
+            stack.clock.advance(30)
+        assert custom().get("azureStatus") == "Running", custom()
+        # the run now sleeps on its first events-mode safety timer, an hour or more away
         polls_before = custom()["polls"]
+        to_timer = (_pending_timer(stack, instance_id) - stack.clock.now()).total_seconds()
+        assert to_timer > 3600 - 30  # a safety timer set within the last 30 s step
 
-        stack.emulator.set_faults(
-            FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.6, methods=frozenset({"GET"}))
-        )
-        ticking = threading.Thread(target=stack.clock.advance, args=(3700,))
-        ticking.start()  # the safety timer fires; its GET takes 0.6 s of wall time
-        time.sleep(0.25)
         job_name = custom()["jobName"]
+        gets_before = stack.emulator.calls["get"]
+        stack.emulator.set_faults(
+            FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=3.0, methods=frozenset({"GET"}))
+        )
+        ticking = threading.Thread(target=stack.clock.advance, args=(to_timer + 100,))
+        ticking.start()  # the safety timer fires; its GET is held for 3 s of wall time
+        # Raise the event only once that GET has reached the emulator (it is counted
+        # before the hold), so the event lands while the poll is in flight however
+        # slow the machine is. Raising it earlier would test a different race.
+        deadline = time.monotonic() + 30
+        while stack.emulator.calls["get"] == gets_before and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert stack.emulator.calls["get"] == gets_before + 1
         stack.host.raise_event(
             instance_id, "job_status_changed", {"jobName": job_name, "runStatus": "Failed"}
         )

@@ -157,10 +157,15 @@ def test_status_names_the_job_in_every_generation(stack):
     instance_id = start(stack, structured("train-sweep-forever"))
     wait_until(stack, instance_id, lambda v: v.get("azureStatus") == "Running")
     generations = set()
-    for _ in range(40):
+    samples = 0
+    deadline = time.monotonic() + 30
+    # at least 40 looks, and on until a generation change has been seen (a slow
+    # machine may need more than 40 to cross one)
+    while samples < 40 or (len(generations) < 2 and time.monotonic() < deadline):
         custom = _custom(stack, instance_id)
         assert custom.get("jobName") and custom.get("azureStatus") == "Running", custom
         generations.add(custom.get("generation"))
+        samples += 1
         time.sleep(0.01)
     assert len(generations) > 1
     _cancel(stack, instance_id)
