@@ -154,7 +154,7 @@ def run_soak(
     rate: float = 0.2,
     seed: int = 0,
     timeout: float = 600.0,
-    polls_per_generation: int = 3,
+    polls_per_generation: int = 1,
     log: Any = None,
 ) -> Figures:
     """Run the soak and return its figures (raises nothing for a failed expectation)."""

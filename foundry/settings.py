@@ -59,7 +59,7 @@ class Settings:
     poll_cap_seconds: float = 120.0
     event_poll_floor_seconds: float = 3600.0
     event_poll_cap_seconds: float = 28800.0
-    polls_per_generation: int = 20
+    polls_per_generation: int = 1
     stalled_limit_seconds: float = 3600.0
     events_enabled: bool = True
     secret_sealing_key: str | None = field(default=None, repr=False)
@@ -91,7 +91,7 @@ class Settings:
             poll_cap_seconds=cap,
             event_poll_floor_seconds=efloor,
             event_poll_cap_seconds=ecap,
-            polls_per_generation=int(_number(environ, "SWEEP_POLLS_PER_GENERATION", 20, integer=True)),
+            polls_per_generation=int(_number(environ, "SWEEP_POLLS_PER_GENERATION", 1, integer=True)),
             stalled_limit_seconds=_number(environ, "SWEEP_STALLED_LIMIT_SECONDS", 3600.0),
             events_enabled=_flag(environ, "SWEEP_EVENTS_ENABLED", True),
             secret_sealing_key=_text(environ, "SECRET_SEALING_KEY"),

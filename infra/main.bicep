@@ -53,7 +53,7 @@ param sweepPollFloorSeconds int = 15
 param sweepPollCapSeconds int = 120
 param sweepEventPollFloorSeconds int = 3600
 param sweepEventPollCapSeconds int = 28800
-param sweepPollsPerGeneration int = 20
+param sweepPollsPerGeneration int = 1
 param sweepStalledLimitSeconds int = 3600
 
 @description('Wait on Azure ML Event Grid events (false: polling only, and the postdeploy hook creates no subscription).')

@@ -21,7 +21,7 @@ class PollPolicy:
     cap: float = 120.0
     event_floor: float = 3600.0
     event_cap: float = 28800.0
-    polls_per_generation: int = 20
+    polls_per_generation: int = 1
     stalled_limit: float = 3600.0
     use_events: bool = True
 
@@ -74,7 +74,9 @@ class LoopState:
     stalled_since: str | None = None
     generation: int = 0
     polls: int = 0  # status checks (REST GETs) over the whole run
-    wakeups: int = 0  # loop iterations in this generation (bounds the history)
+    wakeups: int = 0  # wake-ups of any kind in this generation (bounds the history)
+    timer_wakeups: int = 0  # of which poll timers that fired (ends a generation)
+    poll_on_resume: bool = False  # the previous generation ended on a poll timer: GET first
     monitor_url: str | None = None
     submitted_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

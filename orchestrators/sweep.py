@@ -4,9 +4,11 @@ Deterministic by construction: time comes only from
 `context.current_utc_datetime`, every decision from history (activity results,
 timers, events). Reporting is pure (`orchestrators.reporting`).
 
-Generation 1 fetches the template and submits; every generation then runs the
-polling loop for at most `polls_per_generation` wake-ups and continues as new
-with the loop state, so a sweep that runs for days never replays a long history.
+The first generation fetches the template and submits; every generation then
+runs the polling loop until its `polls_per_generation`-th timer fires (default:
+the first) and continues as new with the loop state; the next generation opens
+with the status GET that timer was due for. A sweep that runs for days never
+replays more than one wake-up's worth of history.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ STATUS_EVENT = "job_status_changed"
 # Activities retry transient Azure ML failures (the client already retried
 # within the call); permanent ones come back as {"ok": False}.
 ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
+
+# Wake-ups of any kind (timers, Event Grid hints, cancels) after which a
+# generation ends even if its timers have not ended it: a storm of duplicate
+# events must not grow one generation's history without bound.
+MAX_WAKEUPS_PER_GENERATION = 20
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -142,10 +149,13 @@ def _wait(
     # arriving while an activity runs would complete a stale one and be lost.
     cancel = context.wait_for_external_event(CANCEL_EVENT)
     changed = context.wait_for_external_event(STATUS_EVENT) if policy.use_events else None
-    if state.generation > 0 and state.events_seen:
-        # Events raised during the continue-as-new transition are dropped. Once
-        # events drive the run, the next safety poll may be hours away, so a
-        # status change hidden in that window is confirmed now, with one GET.
+    if state.generation > 0 and (state.poll_on_resume or state.events_seen):
+        # Either the previous generation ended on the timer this GET is for, or
+        # events drive the run: events raised during the continue-as-new
+        # transition are dropped, and the next safety poll may be hours away, so
+        # a status change hidden in that window is confirmed now, with one GET.
+        # Coming after the transition, the GET sees whatever a dropped event said.
+        state.poll_on_resume = False
         output, status_changed = yield from _poll(context, data, policy, state)
         if output is not None:
             return output
@@ -160,11 +170,9 @@ def _wait(
                 return output
             continue
 
-        if state.wakeups >= policy.polls_per_generation:
-            state.wakeups = 0
-            state.generation += 1
-            context.continue_as_new({**data, "state": state.to_dict()})
-            return None
+        if state.wakeups >= max(MAX_WAKEUPS_PER_GENERATION, policy.polls_per_generation):
+            # Events and cancels alone can also grow the history; bound them too.
+            return _continue_as_new(context, data, state)
 
         state.interval = next_interval(
             state.interval, policy, events_seen=state.events_seen, status_changed=status_changed
@@ -175,6 +183,15 @@ def _wait(
         state.wakeups += 1
         if winner is not timer:
             timer.cancel()
+        elif state.timer_wakeups + 1 >= policy.polls_per_generation:
+            # The eternal-orchestration pattern: the generation ends on its timer,
+            # before the poll the timer was for, and the next one opens with that
+            # GET. Every episode then replays a short history whatever the sweep's
+            # age, and no status GET is added for the transition.
+            state.poll_on_resume = True
+            return _continue_as_new(context, data, state)
+        else:
+            state.timer_wakeups += 1
 
         if winner is cancel:
             state.cancel_requested = True
@@ -196,11 +213,22 @@ def _wait(
                     state.azure_status = event_status
                     _publish(context, data, state)
                 continue
-            # A terminal (or alarming) event is confirmed with a GET before acting.
+            # A terminal (or alarming) event is confirmed with a GET before acting,
+            # made by a fresh generation like every other poll (see above).
+            state.poll_on_resume = True
+            return _continue_as_new(context, data, state)
 
         output, status_changed = yield from _poll(context, data, policy, state)
         if output is not None:
             return output
+
+
+def _continue_as_new(context: df.DurableOrchestrationContext, data: dict[str, Any], state: LoopState) -> None:
+    state.wakeups = 0
+    state.timer_wakeups = 0
+    state.generation += 1
+    context.continue_as_new({**data, "state": state.to_dict()})
+    return None
 
 
 def _poll(

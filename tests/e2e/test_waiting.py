@@ -127,3 +127,35 @@ def test_an_event_arriving_while_a_poll_is_in_flight_is_not_lost():
         stack.clock.auto = True
         stack.post(f"sweeps/{instance_id}/cancel")
         assert wait_finished(stack, instance_id)["status"] == "Cancelled"
+
+
+def test_a_storm_of_duplicate_events_cannot_grow_one_generation_without_bound():
+    """Progress hints do not end a generation (they need no GET), so a flood of
+    duplicates is bounded by MAX_WAKEUPS_PER_GENERATION instead; the run goes on."""
+    import time
+
+    from orchestrators.sweep import MAX_WAKEUPS_PER_GENERATION
+
+    with LocalStack.start(virtual=True, events=True) as stack:
+        stack.clock.auto = False
+        instance_id = start(stack, structured("train-sweep-long"))
+        for _ in range(240):
+            assert stack.clock.wait_quiet()
+            status = stack.host.get_status(instance_id, show_input=False)["customStatus"] or {}
+            if status.get("azureStatus") == "Running":
+                break
+            stack.clock.advance(30)
+        job_name = status["jobName"]
+        generations_before = stack.host.metrics.instance(instance_id).generations
+        for _ in range(3 * MAX_WAKEUPS_PER_GENERATION):
+            stack.host.raise_event(
+                instance_id, "job_status_changed", {"jobName": job_name, "runStatus": "Running"}
+            )
+            deadline = time.monotonic() + 10
+            while not stack.clock.wait_quiet(0.5) and time.monotonic() < deadline:
+                pass
+        metrics = stack.host.metrics.instance(instance_id)
+        assert metrics.generations >= generations_before + 2
+        assert max(metrics.history_len_per_generation) <= 200
+        stack.clock.auto = True
+        assert wait_finished(stack, instance_id, timeout=120)["status"] == "Success"

@@ -27,7 +27,7 @@ def test_defaults() -> None:
     assert s.arm_endpoint == "https://management.azure.com"
     assert (s.poll_floor_seconds, s.poll_cap_seconds) == (15, 120)
     assert (s.event_poll_floor_seconds, s.event_poll_cap_seconds) == (3600, 28800)
-    assert s.polls_per_generation == 20 and isinstance(s.polls_per_generation, int)
+    assert s.polls_per_generation == 1 and isinstance(s.polls_per_generation, int)
     assert s.stalled_limit_seconds == 3600
     assert s.reconcile_schedule == "0 */10 * * * *"
     assert s.secret_sealing_key is None and s.webhook_secret is None and s.static_token is None
