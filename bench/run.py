@@ -94,6 +94,8 @@ def extrapolate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             episodes=None,
             replay_cpu_first_ms=None,
             replay_cpu_last_ms=None,
+            replay_cpu_live_first_ms=None,
+            replay_cpu_live_last_ms=None,
             replay_cpu_max_ms=None,
             history_first_episode=None,
             history_last_episode=None,
@@ -252,7 +254,7 @@ def targets(
             "History ≤ 200 events per generation (every strategy)",
             bool(worst) and worst["history_max"] <= 200,
             f"max {worst.get('history_max')} ({worst.get('strategy')}, {worst.get('sweep')}); "
-            "continue-as-new every 20 wake-ups bounds it",
+            "a continue-as-new at every poll timer (and after any 20 wake-ups) bounds it",
         )
     )
     for events in (True, False):
@@ -266,8 +268,8 @@ def targets(
                 f"; MISSED: the first episode replays {r.get('history_first_episode')} history events, the last "
                 f"{r.get('history_last_episode')} (its whole generation): replay CPU is linear in the "
                 f"generation's history (~{per_event:.0f} µs/event, mostly azure-durable-functions re-parsing "
-                "every timestamp with dateutil), not in the sweep's age - continue-as-new keeps the last "
-                "episode bounded (≤ 200 events) but it can never be as cheap as an empty first episode"
+                "every timestamp with dateutil); raise the share of fixed cost by ending generations "
+                "sooner (SWEEP_POLLS_PER_GENERATION)"
             )
         out.append(
             (
@@ -355,9 +357,11 @@ def render(
         "CPU latency, so a fixed interval that divides the sweep's duration (5/10/60 s into 600/7200/172800 s) "
         "polls exactly at the transition and shows 0 s: that is phase luck; expect half the interval on "
         "average and the full interval at worst.",
-        "- **replay CPU** = `thread_time` of the orchestrator call for the first and the last episode "
-        "(host metrics); noisy on this 2-core box (two runs execute in parallel), compare within a row. "
-        "`events replayed` = history events each of those episodes received.",
+        "- **replay CPU** = `thread_time` of the orchestrator call for the first and the last episode: "
+        "after the run, the exact request body each of those episodes received is replayed through the "
+        "orchestrator again 15 times and the median is shown (a single live sample swings 2x on this "
+        "2-core box with two runs in parallel). `events replayed` = history events each of those episodes "
+        "received.",
         "- **sdk-stream** approximates azure-ai-ml's `stream()` backoff: our backoff doubles 2 s → 60 s and "
         "resets to 2 s on a status change.",
         "- **≈ rows**: the 48 h sweep at fixed 5 s / 10 s is extrapolated from the measured 2 h run "
