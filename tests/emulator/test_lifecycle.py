@@ -165,14 +165,15 @@ def test_submitted_copy_of_template_completes_with_own_output_path(vclock, make_
 
 
 def test_emulator_holds_clock_during_request(vclock, make_emu):
-    emu = make_emu(faults=FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.3))
+    # held for 2 s once it arrives; the test waits up to 10 s for it to arrive
+    # (a loaded CI box can take a while to schedule the client thread)
+    emu = make_emu(faults=FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=2.0))
     client = Client(emu)
     t = threading.Thread(target=client.get, args=("x",))
     assert vclock.busy == 0
     t.start()
-    for _ in range(50):
-        if vclock.busy:
-            break
+    deadline = time.monotonic() + 10
+    while not vclock.busy and time.monotonic() < deadline:
         time.sleep(0.005)
     assert vclock.busy == 1
     t.join()
