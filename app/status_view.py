@@ -48,6 +48,8 @@ def compose_status(
         "instanceId": instance_id,
         **view,
         "runtimeStatus": runtime_status,
-        "createdTime": _iso(created),
+        # The orchestration's own createdTime restarts with every continue-as-new
+        # generation; the run's start travels in customStatus.
+        "createdTime": custom.get("startedAt") or _iso(created),
         "lastUpdatedTime": _iso(updated),
     }

@@ -79,6 +79,7 @@ class LoopState:
     poll_on_resume: bool = False  # the previous generation ended on a poll timer: GET first
     monitor_url: str | None = None
     submitted_at: str | None = None
+    started_at: str | None = None  # the run's first episode; Durable's createdTime resets per generation
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -44,6 +44,7 @@ def progress_status(
         "cancelRequested": state.cancel_requested,
         "generation": state.generation,
         "polls": state.polls,
+        "startedAt": state.started_at,
     }
 
 
@@ -107,5 +108,6 @@ class SweepEnded(Exception):
             "error": error,
             "updatedAt": now,
             "cancelRequested": state.cancel_requested,
+            "startedAt": state.started_at,
         }
         super().__init__(_message(status, error, data, state))

@@ -77,7 +77,7 @@ def _publish(context: df.DurableOrchestrationContext, data: dict[str, Any], stat
 
 
 def _submit(context: df.DurableOrchestrationContext, data: dict[str, Any]):
-    state = LoopState(azure_status="NotStarted")
+    state = LoopState(azure_status="NotStarted", started_at=_now(context))
     context.set_custom_status(progress_status(data, state, _now(context), submitted=False))
 
     fetch = context.call_activity_with_retry("fetch_template", ACTIVITY_RETRY, {"template": data["template"]})
@@ -254,7 +254,7 @@ def _poll(
         polysync = to_polysync(state.azure_status)
         if polysync == "Success":
             output = final_output(data, state, snap, _now(context))
-            context.set_custom_status(output)
+            context.set_custom_status({**output, "startedAt": state.started_at})
             return output, changed
         raise SweepEnded(polysync, snap.get("error"), data, state, _now(context), snap=snap)
 

@@ -296,7 +296,9 @@ class Engine:
         out: dict[str, Any] = {
             "name": inst.name,
             "instanceId": inst.instance_id,
-            "runtimeStatus": inst.status,
+            # The Azure Storage provider persists a continue-as-new transition as
+            # Running (DTFx ContinuedAsNew is transient and never shown there).
+            "runtimeStatus": "Running" if inst.status == "ContinuedAsNew" else inst.status,
             "input": _loads_or_text(inst.input) if show_input else None,
             "customStatus": inst.custom_status,
             "output": inst.output,
@@ -659,6 +661,9 @@ class Engine:
         inst.input = action.get("input")
         inst.output = None
         inst.status = "ContinuedAsNew"
+        # As the real extension does (azure-functions-durable-extension#2088): the
+        # instance's createdTime becomes the new generation's start.
+        inst.created = now
         m = self.metrics.instance(inst.instance_id)
         m.generations += 1
         m.history_len_per_generation.append(0)

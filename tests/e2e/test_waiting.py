@@ -159,3 +159,20 @@ def test_a_storm_of_duplicate_events_cannot_grow_one_generation_without_bound():
         assert max(metrics.history_len_per_generation) <= 200
         stack.clock.auto = True
         assert wait_finished(stack, instance_id, timeout=120)["status"] == "Success"
+
+
+def test_the_status_route_keeps_the_runs_start_time_across_generations():
+    """The Durable createdTime restarts with every continue-as-new generation (as
+    the real extension does); the status route reports when the run started."""
+    with LocalStack.start(virtual=True, events=False) as stack:
+        start_time = stack.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        instance_id = start(stack, structured())
+        view = wait_finished(stack, instance_id, timeout=120)
+        assert view["status"] == "Success"
+        durable = stack.host.get_status(instance_id, show_input=False)
+        assert stack.host.metrics.instance(instance_id).generations > 2
+        assert durable["createdTime"] > start_time  # the last generation's start
+        assert view["createdTime"] == start_time
+        job = stack.emulator.job(view["jobName"])
+        assert view["createdTime"] <= job["systemData"]["createdAt"][:19] + "Z"
+        assert view["lastUpdatedTime"] > view["createdTime"]
