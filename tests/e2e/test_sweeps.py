@@ -268,7 +268,8 @@ def test_every_history_prefix_replays_to_the_same_actions(stack):
     confirming GET, ends the run) and the one before it replay deterministically."""
     instance_id = start(stack, structured())
     wait_finished(stack, instance_id)
-    _assert_prefixes_replay_alike(stack.host.history(instance_id), instance_id, at_least=3)
+    # 2 episodes (open with the GET, end) or 3 when the second completion event lands mid-GET
+    _assert_prefixes_replay_alike(stack.host.history(instance_id), instance_id, at_least=2)
     previous = stack.host.history(instance_id, previous_generation=True)
     _assert_prefixes_replay_alike(previous, instance_id, at_least=2)
 
