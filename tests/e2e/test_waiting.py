@@ -31,6 +31,23 @@ def _pending_timer(stack: LocalStack, instance_id: str) -> datetime:
     return _at(created[-1]["FireAt"])
 
 
+def _custom(stack: LocalStack, instance_id: str) -> dict:
+    return stack.host.get_status(instance_id, show_input=False).get("customStatus") or {}
+
+
+def _advance_until_running(stack: LocalStack, instance_id: str) -> dict:
+    """With the clock stopped, step virtual time until the job runs (the template
+    queues for minutes first); returns the run's customStatus."""
+    for _ in range(240):
+        assert stack.clock.wait_quiet()
+        if _custom(stack, instance_id).get("azureStatus") == "Running":
+            break
+        stack.clock.advance(30)
+    custom = _custom(stack, instance_id)
+    assert custom.get("azureStatus") == "Running", custom
+    return custom
+
+
 def test_event_grid_wakes_the_run_at_once_even_for_a_48_hour_sweep():
     with LocalStack.start(virtual=True, events=True) as stack:
         instance_id = start(stack, structured("train-sweep-long"))
@@ -87,14 +104,9 @@ def test_an_event_arriving_while_a_poll_is_in_flight_is_not_lost():
         instance_id = start(stack, structured("train-sweep-long"))
 
         def custom() -> dict:
-            return stack.host.get_status(instance_id, show_input=False).get("customStatus") or {}
+            return _custom(stack, instance_id)
 
-        for _ in range(240):  # the template queues for minutes before it runs
-            assert stack.clock.wait_quiet()
-            if custom().get("azureStatus") == "Running":
-                break
-            stack.clock.advance(30)
-        assert custom().get("azureStatus") == "Running", custom()
+        _advance_until_running(stack, instance_id)
         # the run now sleeps on its first events-mode safety timer, an hour or more away
         polls_before = custom()["polls"]
         to_timer = (_pending_timer(stack, instance_id) - stack.clock.now()).total_seconds()
@@ -139,13 +151,7 @@ def test_a_storm_of_duplicate_events_cannot_grow_one_generation_without_bound():
     with LocalStack.start(virtual=True, events=True) as stack:
         stack.clock.auto = False
         instance_id = start(stack, structured("train-sweep-long"))
-        for _ in range(240):
-            assert stack.clock.wait_quiet()
-            status = stack.host.get_status(instance_id, show_input=False)["customStatus"] or {}
-            if status.get("azureStatus") == "Running":
-                break
-            stack.clock.advance(30)
-        job_name = status["jobName"]
+        job_name = _advance_until_running(stack, instance_id)["jobName"]
         generations_before = stack.host.metrics.instance(instance_id).generations
         for _ in range(3 * MAX_WAKEUPS_PER_GENERATION):
             stack.host.raise_event(
