@@ -183,15 +183,15 @@ def _wait(
         state.wakeups += 1
         if winner is not timer:
             timer.cancel()
-        elif state.timer_wakeups + 1 >= policy.polls_per_generation:
-            # The eternal-orchestration pattern: the generation ends on its timer,
-            # before the poll the timer was for, and the next one opens with that
-            # GET. Every episode then replays a short history whatever the sweep's
-            # age, and no status GET is added for the transition.
-            state.poll_on_resume = True
-            return _continue_as_new(context, data, state)
         else:
             state.timer_wakeups += 1
+            if state.timer_wakeups >= policy.polls_per_generation:
+                # The eternal-orchestration pattern: the generation ends on its
+                # timer, before the poll the timer was for, and the next one opens
+                # with that GET. Every episode then replays a short history whatever
+                # the sweep's age, and no status GET is added for the transition.
+                state.poll_on_resume = True
+                return _continue_as_new(context, data, state)
 
         if winner is cancel:
             state.cancel_requested = True
