@@ -37,6 +37,13 @@ def status(stack: LocalStack, instance_id: str) -> dict[str, Any]:
     return answer.json()
 
 
+def custom_status(stack: LocalStack, instance_id: str) -> dict[str, Any]:
+    """The orchestration's customStatus straight from the Durable host ({} if none)."""
+    status = stack.host.get_status(instance_id, show_input=False) or {}
+    custom = status.get("customStatus")
+    return custom if isinstance(custom, dict) else {}
+
+
 def wait_until(stack: LocalStack, instance_id: str, predicate, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     view: dict[str, Any] = {}

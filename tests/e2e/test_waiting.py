@@ -7,7 +7,7 @@ from datetime import datetime
 
 from devhost.durable.history import EventType
 from devhost.stack import LocalStack
-from tests.e2e.helpers import start, structured, wait_finished
+from tests.e2e.helpers import custom_status, start, structured, wait_finished
 
 
 def _at(iso: str) -> datetime:
@@ -31,19 +31,15 @@ def _pending_timer(stack: LocalStack, instance_id: str) -> datetime:
     return _at(created[-1]["FireAt"])
 
 
-def _custom(stack: LocalStack, instance_id: str) -> dict:
-    return stack.host.get_status(instance_id, show_input=False).get("customStatus") or {}
-
-
 def _advance_until_running(stack: LocalStack, instance_id: str) -> dict:
     """With the clock stopped, step virtual time until the job runs (the template
     queues for minutes first); returns the run's customStatus."""
     for _ in range(240):
         assert stack.clock.wait_quiet()
-        if _custom(stack, instance_id).get("azureStatus") == "Running":
+        if custom_status(stack, instance_id).get("azureStatus") == "Running":
             break
         stack.clock.advance(30)
-    custom = _custom(stack, instance_id)
+    custom = custom_status(stack, instance_id)
     assert custom.get("azureStatus") == "Running", custom
     return custom
 
@@ -104,7 +100,7 @@ def test_an_event_arriving_while_a_poll_is_in_flight_is_not_lost():
         instance_id = start(stack, structured("train-sweep-long"))
 
         def custom() -> dict:
-            return _custom(stack, instance_id)
+            return custom_status(stack, instance_id)
 
         _advance_until_running(stack, instance_id)
         # the run now sleeps on its first events-mode safety timer, an hour or more away

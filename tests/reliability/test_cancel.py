@@ -9,7 +9,7 @@ import pytest
 
 from devhost.emulator import FaultPlan
 from devhost.stack import LocalStack
-from tests.e2e.helpers import start, structured, wait_finished, wait_until
+from tests.e2e.helpers import custom_status, start, structured, wait_finished, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +29,14 @@ def frozen(stack):
         stack.clock.auto = True
 
 
-def _custom(stack: LocalStack, instance_id: str) -> dict:
-    status = stack.host.get_status(instance_id, show_input=False) or {}
-    return status.get("customStatus") if isinstance(status.get("customStatus"), dict) else {}
-
-
 def _wait_custom(stack: LocalStack, instance_id: str, predicate, timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        custom = _custom(stack, instance_id)
+        custom = custom_status(stack, instance_id)
         if predicate(custom):
             return custom
         time.sleep(0.01)
-    raise AssertionError(f"not reached; customStatus {_custom(stack, instance_id)}")
+    raise AssertionError(f"not reached; customStatus {custom_status(stack, instance_id)}")
 
 
 def _cancel(stack: LocalStack, instance_id: str) -> None:
@@ -53,7 +48,7 @@ def _assert_cancelled(stack: LocalStack, instance_id: str, *, job_expected: bool
     view = wait_finished(stack, instance_id)
     assert view["status"] == "Cancelled", view
     assert view["runtimeStatus"] == "Failed"  # never Completed: Polysync would read Success
-    job_name = view["jobName"] or _custom(stack, instance_id).get("jobName")
+    job_name = view["jobName"] or custom_status(stack, instance_id).get("jobName")
     if job_expected:
         job = stack.emulator.job(job_name)
         assert job["properties"]["status"] == "Canceled"
@@ -162,7 +157,7 @@ def test_status_names_the_job_in_every_generation(stack):
     # at least 40 looks, and on until a generation change has been seen (a slow
     # machine may need more than 40 to cross one)
     while samples < 40 or (len(generations) < 2 and time.monotonic() < deadline):
-        custom = _custom(stack, instance_id)
+        custom = custom_status(stack, instance_id)
         assert custom.get("jobName") and custom.get("azureStatus") == "Running", custom
         generations.add(custom.get("generation"))
         samples += 1
