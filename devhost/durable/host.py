@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -162,35 +163,23 @@ class DurableHost:
     def deliver_event_grid(self, event: dict[str, Any], *, wait: bool = False) -> Future:
         """Invoke every Event Grid-triggered function with a func.EventGridEvent (in order, off the
         caller's thread). Exceptions are logged, never raised."""
-        self.clock.acquire()
 
         def work() -> None:
-            try:
-                if self._stopped:
-                    return
-                for info in self._by_type.get("eventGridTrigger", []):
-                    try:
-                        info.call(_event_grid_event(event), self._binding_json if info.client_name else None)
-                    except Exception:
-                        log.exception("event grid function %s failed", info.name)
-            finally:
-                self.clock.release()
+            for info in self._by_type.get("eventGridTrigger", []):
+                try:
+                    info.call(_event_grid_event(event), self._binding_json if info.client_name else None)
+                except Exception:
+                    log.exception("event grid function %s failed", info.name)
 
-        fut = self._submit(work)
-        if wait:
-            fut.result()
-        return fut
+        return self._run_held(work, wait)
 
     def fire_timer_trigger(self, function_name: str, *, wait: bool = False, past_due: bool = False) -> Future:
         info = next((f for f in self._by_type.get("timerTrigger", []) if f.name == function_name), None)
         if info is None:
             raise KeyError(function_name)
-        self.clock.acquire()
 
         def work() -> None:
             try:
-                if self._stopped:
-                    return
                 timer = TimerRequest(
                     past_due=past_due,
                     schedule_status={"Last": self.clock.now().isoformat()},
@@ -199,10 +188,28 @@ class DurableHost:
                 info.call(timer, self._binding_json if info.client_name else None)
             except Exception:
                 log.exception("timer function %s failed", function_name)
+
+        return self._run_held(work, wait)
+
+    def _run_held(self, work: Callable[[], None], wait: bool) -> Future:
+        """Run trigger work off the caller's thread while holding the clock (so
+        virtual time cannot jump past what the work schedules); skipped once the
+        host has stopped."""
+        self.clock.acquire()
+
+        def held() -> None:
+            try:
+                if not self._stopped:
+                    work()
             finally:
                 self.clock.release()
 
-        fut = self._submit(work)
+        try:
+            fut = self._triggers.submit(held)
+        except RuntimeError:  # the pool is shut down: the work never runs
+            self.clock.release()
+            fut = Future()
+            fut.set_result(None)
         if wait:
             fut.result()
         return fut
@@ -230,15 +237,6 @@ class DurableHost:
             self._arm_cron(name, schedule)
 
         self._timer_handles[name] = self.clock.call_at(when, tick)
-
-    def _submit(self, work: Any) -> Future:
-        try:
-            return self._triggers.submit(work)
-        except RuntimeError:
-            self.clock.release()
-            fut: Future = Future()
-            fut.set_result(None)
-            return fut
 
     # -- bindings ---------------------------------------------------------------------------
     def _code_suffix(self) -> str:
