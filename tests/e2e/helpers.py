@@ -44,15 +44,21 @@ def custom_status(stack: LocalStack, instance_id: str) -> dict[str, Any]:
     return custom if isinstance(custom, dict) else {}
 
 
-def wait_until(stack: LocalStack, instance_id: str, predicate, timeout: float = 60.0) -> dict[str, Any]:
+def wait_for(read, predicate, timeout: float, what: str, interval: float = 0.02) -> dict[str, Any]:
+    """Call `read()` until `predicate` holds for its answer; fail with the last one."""
     deadline = time.monotonic() + timeout
-    view: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        view = status(stack, instance_id)
-        if predicate(view):
-            return view
-        time.sleep(0.02)
-    raise AssertionError(f"condition not reached within {timeout} s; last view: {view}")
+        seen = read()
+        if predicate(seen):
+            return seen
+        time.sleep(interval)
+    raise AssertionError(f"condition not reached within {timeout} s; last {what}: {seen}")
+
+
+def wait_until(stack: LocalStack, instance_id: str, predicate, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll the status route until `predicate(view)` holds."""
+    return wait_for(lambda: status(stack, instance_id), predicate, timeout, "view")
 
 
 def wait_finished(stack: LocalStack, instance_id: str, timeout: float = 60.0) -> dict[str, Any]:

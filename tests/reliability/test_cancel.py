@@ -9,7 +9,7 @@ import pytest
 
 from devhost.emulator import FaultPlan
 from devhost.stack import LocalStack
-from tests.e2e.helpers import custom_status, start, structured, wait_finished, wait_until
+from tests.e2e.helpers import custom_status, start, structured, wait_finished, wait_for, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +30,7 @@ def frozen(stack):
 
 
 def _wait_custom(stack: LocalStack, instance_id: str, predicate, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        custom = custom_status(stack, instance_id)
-        if predicate(custom):
-            return custom
-        time.sleep(0.01)
-    raise AssertionError(f"not reached; customStatus {custom_status(stack, instance_id)}")
+    return wait_for(lambda: custom_status(stack, instance_id), predicate, timeout, "customStatus", 0.01)
 
 
 def _cancel(stack: LocalStack, instance_id: str) -> None:
