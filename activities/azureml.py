@@ -74,7 +74,6 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
         existing = _get_or_none(job_name)
         if existing is not None:
             return _adopt_or_refuse(existing, instance_id, job_name)
-        sealer = services.sealer()
         from foundry.models import RunRequest  # pydantic: loaded by the first activity, not at cold start
         from foundry.sweep import build_sweep_body
 
@@ -84,7 +83,6 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
             request,
             workspace,
             instance_id=instance_id,
-            unseal=sealer.unseal if sealer else None,
             task_hub=services.settings().taskhub_name,
         )
         try:
@@ -172,3 +170,25 @@ def cancel_job(payload: dict[str, Any]) -> dict[str, Any]:
         raise
     log.info("cancel requested for sweep job %s", job_name)
     return {"ok": True, "jobName": job_name, "found": True}
+
+
+@bp.activity_trigger(input_name="payload")
+def delete_run_secrets(payload: dict[str, Any]) -> dict[str, Any]:
+    """Erase the run's Secret values from Key Vault (delete + purge) when the run ends.
+
+    Only names that start with this instance id are touched, so nothing in a request or
+    a history can point this at another secret. Raises on transient Key Vault trouble (the
+    durable retry policy tries again); what still fails is left to the reconciler's pass
+    and to the secrets' expiry.
+    """
+    from foundry import secrets as run_secrets
+
+    instance_id: str = payload["instanceId"]
+    names = [run_secrets.reference_name(ref) for ref in payload.get("references") or []]
+    mine = [n for n in names if n and run_secrets.owned_by(n, instance_id)]
+    vault = services.vault()
+    if vault is None or not mine:
+        return {"ok": True, "deleted": 0}
+    deleted = sum(1 for name in mine if vault.remove(name))
+    log.info("erased %d run secret(s) of instance %s", deleted, instance_id)
+    return {"ok": True, "deleted": deleted}

@@ -1,7 +1,7 @@
 """Process-wide services built lazily from app settings.
 
 Built on first use, not at import: `import function_app` must stay cheap (cold
-start on Flex Consumption). requests, cryptography and azure-identity are only
+start on Flex Consumption). requests, azure-identity and the Key Vault SDK are only
 imported when an Azure ML call or a Secret actually needs them; orchestrator
 replays, the most frequent invocations, need none of them. `reset()` exists for the local host and tests, which change the
 environment between runs in one process.
@@ -18,7 +18,7 @@ from foundry.settings import Settings
 
 if TYPE_CHECKING:
     from foundry.client import AzureMLClient
-    from foundry.secrets import Sealer
+    from foundry.vault import RunSecretVault
 
 _lock = threading.Lock()
 
@@ -46,11 +46,17 @@ def _client() -> AzureMLClient:
     )
 
 
-@cache
-def sealer() -> Sealer | None:
-    from foundry.secrets import Sealer
+def vault() -> RunSecretVault | None:
+    """The run-secret vault (RUN_SECRETS_VAULT_URL), or None when Secret parameters are off."""
+    with _lock:
+        return _vault()
 
-    return Sealer.from_settings(settings())
+
+@cache
+def _vault() -> RunSecretVault | None:
+    from foundry.vault import vault_from_settings
+
+    return vault_from_settings(settings())
 
 
 def reset() -> None:
@@ -58,4 +64,4 @@ def reset() -> None:
     with _lock:
         settings.cache_clear()
         _client.cache_clear()
-        sealer.cache_clear()
+        _vault.cache_clear()

@@ -1,5 +1,5 @@
-"""The whole app on one machine: clock + Azure ML emulator + local Durable host
-running the unmodified `function_app`.
+"""The whole app on one machine: clock + Azure ML emulator + Key Vault emulator +
+local Durable host running the unmodified `function_app`.
 
 Used by `python -m devhost`, the end-to-end tests and the benchmarks, so they
 all exercise the same production code paths. The app reads its settings from
@@ -22,6 +22,7 @@ import requests
 from devhost.clock import Clock, RealClock, VirtualClock
 from devhost.durable import DurableHost
 from devhost.emulator import FaultPlan, WorkspaceEmulator
+from devhost.keyvault import KeyVaultEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,7 @@ class LocalStack:
     host: DurableHost
     emulator: WorkspaceEmulator | None
     env: dict[str, str]
+    keyvault: KeyVaultEmulator | None = None
     _saved_env: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
@@ -58,13 +60,23 @@ class LocalStack:
         clock: Clock = VirtualClock() if virtual else RealClock()
         clock.start()
         emulator: WorkspaceEmulator | None = None
+        keyvault: KeyVaultEmulator | None = None
         env = {
             "TASKHUB_NAME": "polysyncsweeps",
-            "SECRET_SEALING_KEY": secrets.token_urlsafe(32),
+            "INSTANCE_ID_KEY": secrets.token_urlsafe(32),
         }
         if workspace_id:
             env["AZUREML_WORKSPACE_ID"] = workspace_id
         else:
+            # The workspace's Key Vault: Secret parameters go there (RUN_SECRETS_VAULT_URL).
+            keyvault = KeyVaultEmulator(clock=clock).start()
+            env.update(
+                {
+                    "RUN_SECRETS_VAULT_URL": keyvault.vault_url,
+                    "RUN_SECRETS_VAULT_STATIC_TOKEN": keyvault.token,
+                    "RUN_SECRETS_VAULT_CA_BUNDLE": keyvault.ca_bundle,
+                }
+            )
             emulator = WorkspaceEmulator(
                 clock=clock,
                 templates_dir=templates_dir or WorkspaceEmulator.default_templates_dir(),
@@ -87,12 +99,14 @@ class LocalStack:
         host = DurableHost(app, clock=clock, function_key=function_key, port=port).start()
         if emulator is not None and (events or on_event):
             emulator.set_event_sink(_event_sink(host, deliver=events, observer=on_event))
-        return cls(clock=clock, host=host, emulator=emulator, env=env, _saved_env=saved)
+        return cls(clock=clock, host=host, emulator=emulator, env=env, keyvault=keyvault, _saved_env=saved)
 
     def stop(self) -> None:
         self.host.stop()
         if self.emulator is not None:
             self.emulator.stop()
+        if self.keyvault is not None:
+            self.keyvault.stop()
         self.clock.stop()
         for name, value in self._saved_env.items():
             if value is None:

@@ -95,3 +95,30 @@ def token_provider_from_settings(settings: Any) -> TokenProvider:
     if getattr(settings, "static_token", None):
         return StaticTokenProvider(settings.static_token)
     return AzureIdentityTokenProvider(getattr(settings, "client_id", None))
+
+
+class StaticTokenCredential:
+    """An azure-core TokenCredential returning a fixed token (the Key Vault emulator; never production)."""
+
+    def __init__(self, token: str, lifetime_seconds: int = 3600) -> None:
+        self._token = token
+        self._lifetime = lifetime_seconds
+
+    def __repr__(self) -> str:
+        return "StaticTokenCredential(<token hidden>)"
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, int(time.time()) + self._lifetime)
+
+
+def credential_for_vault(settings: Any) -> Any:
+    """The credential the Key Vault SDK uses: the static emulator token when
+    RUN_SECRETS_VAULT_STATIC_TOKEN is set, else DefaultAzureCredential (the app's
+    managed identity in Azure). The SDK asks it for the scope Key Vault's challenge names."""
+    if getattr(settings, "run_secrets_vault_static_token", None):
+        return StaticTokenCredential(settings.run_secrets_vault_static_token)
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=getattr(settings, "client_id", None))

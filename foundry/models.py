@@ -4,8 +4,14 @@ Why so strict: everything here ends up in an Azure ML job definition, in
 orchestration history and in HTTP answers.  A request either becomes a
 `RunRequest` whose values already have their final JSON types, or fails with a
 `RequestValidationError` listing *every* bad field (so one round trip fixes all)
-without ever quoting a value.  Secret values live in `SecretStr` and are sealed
-before they enter orchestration state.
+without ever quoting a value.  Secret values live in `SecretStr` until the start
+route stores them in Key Vault; orchestration state only ever holds the secret's
+identifier (`foundry.secrets`).
+
+Text is checked once, here, for every string and key of a body: lone surrogates
+(which no UTF-8 encoder can write) and control characters other than tab and
+newlines are a 400, not a crash further down. One nesting limit applies to a
+parameter value whichever body shape carries it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import copy
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -31,9 +37,13 @@ from pydantic import (
 
 from foundry.errors import FieldError, FoundryError, RequestValidationError
 from foundry.names import JOB_NAME_RE, validate_job_name
-from foundry.secrets import Sealer, is_sealed
+from foundry.secrets import is_secret_reference
 
-MAX_DEPTH = 32
+MAX_DEPTH = 32  # levels of nesting inside one parameter value, the same in both body shapes
+# How deep a parameter value sits in each body: flat `{"p": v}` one level, structured
+# `{"parameters": [{"value": v}]}` three. The body limit is the value limit plus that.
+FLAT_ENVELOPE = 1
+STRUCTURED_ENVELOPE = 3
 MAX_STRING = 64 * 1024
 MAX_PARAMETERS = 500
 MAX_NODES = 50_000
@@ -103,10 +113,23 @@ class Direction(StrEnum):
 # ---------------------------------------------------------------- JSON shape limits
 
 
-def shape_errors(value: Any, root: str = "") -> list[FieldError]:
-    """Depth/size/type limits on a JSON value, checked iteratively (never recursion errors).
+def text_problem(text: str) -> str | None:
+    """Why `text` is not acceptable text (a lone surrogate, a control character), or None."""
+    for ch in text:
+        code = ord(ch)
+        if 0xD800 <= code <= 0xDFFF:
+            return "text holds a lone surrogate (invalid Unicode); send valid UTF-8 text."
+        if (code < 0x20 and ch not in "\t\n\r") or 0x7F <= code <= 0x9F:
+            return f"text holds the control character U+{code:04X}; remove it."
+    return None
+
+
+def shape_errors(value: Any, root: str = "", *, max_depth: int = MAX_DEPTH) -> list[FieldError]:
+    """Depth/size/type/text limits on a JSON value, checked iteratively (never recursion errors).
 
     Paths are relative to `root` (`parameters[2].value`); the root itself is called `body`.
+    `max_depth` is measured from `value`; callers checking a whole body add the envelope
+    the parameter values sit in, so the limit a user meets is always MAX_DEPTH levels of value.
     """
     errors: list[FieldError] = []
     stack: list[tuple[Any, str, int]] = [(value, root, 0)]
@@ -121,12 +144,14 @@ def shape_errors(value: Any, root: str = "") -> list[FieldError]:
         if nodes > MAX_NODES:
             add(root, f"the JSON value is too large (more than {MAX_NODES} elements).")
             break
-        if depth > MAX_DEPTH:
+        if depth > max_depth:
             add(path, f"nested deeper than {MAX_DEPTH} levels; flatten the value.")
             continue
         if isinstance(node, str):
             if len(node) > MAX_STRING:
                 add(path, f"text longer than {MAX_STRING} characters.")
+            elif (problem := text_problem(node)) is not None:
+                add(path, problem)
         elif isinstance(node, float):
             if not math.isfinite(node):
                 add(path, "NaN and Infinity are not valid JSON numbers.")
@@ -139,6 +164,9 @@ def shape_errors(value: Any, root: str = "") -> list[FieldError]:
                     break
                 if len(k) > MAX_STRING:
                     add(path, f"an object key is longer than {MAX_STRING} characters.")
+                    break
+                if (problem := text_problem(k)) is not None:
+                    add(path or "body", f"an object key: {problem}")
                     break
                 stack.append((v, f"{path}.{k[:100]}" if path else k[:100], depth + 1))
         elif isinstance(node, list):
@@ -271,7 +299,7 @@ class Parameter(BaseModel):
     data_type: DataType = Field(DataType.STRING, alias="dataType")
     direction: Direction = Direction.INPUT
     value: Any = Field(default=None, validate_default=True)
-    _sealed: bool = PrivateAttr(default=False)
+    _reference: bool = PrivateAttr(default=False)
 
     @field_validator("name", mode="before")
     @classmethod
@@ -315,23 +343,21 @@ class Parameter(BaseModel):
         return self.data_type is DataType.SECRET
 
     @property
-    def sealed(self) -> bool:
-        return self._sealed
+    def is_reference(self) -> bool:
+        """A Secret whose value is already in Key Vault: `value` is the secret's identifier."""
+        return self._reference
 
-    def typed_value(self, unseal: Callable[[str], str] | None = None) -> Any:
-        """The clear typed value — for the sweep builder only; unseals a sealed Secret."""
-        if isinstance(self.value, SecretStr):
-            raw = self.value.get_secret_value()
-            if self._sealed:
-                if unseal is None:
-                    raise FoundryError(
-                        f"Secret parameter '{self.name}' is sealed and no key was given to open it.",
-                        code="SecretSealed",
-                        hint="Set SECRET_SEALING_KEY on the function app.",
-                        status=500,
-                    )
-                return unseal(raw)
-            return raw
+    def typed_value(self) -> Any:
+        """The value sent to Azure ML. A Secret is sent as its Key Vault identifier, never its value."""
+        if self.is_secret and self.value is not None:
+            if not self._reference:
+                raise FoundryError(
+                    f"Secret parameter '{self.name}' has not been stored in Key Vault.",
+                    code="SecretNotStored",
+                    hint="Start the run through the start route, which stores Secret values in Key Vault.",
+                    status=500,
+                )
+            return self.value.get_secret_value()
         return copy.deepcopy(self.value)
 
 
@@ -516,18 +542,21 @@ class RunRequest(BaseModel):
         """Parameters filled from the result (Output and Input&Output)."""
         return [p for p in self.parameters if p.direction in (Direction.OUTPUT, Direction.INPUT_OUTPUT)]
 
-    def secret_values(self, unseal: Callable[[str], str] | None = None) -> list[str]:
-        """Clear Secret values (for redaction); sealed ones only when `unseal` is given."""
-        out: list[str] = []
-        for p in self.parameters:
-            if p.is_secret and p.value is not None and (unseal is not None or not p.sealed):
-                out.append(p.typed_value(unseal=unseal))
-        return out
+    def secret_inputs(self) -> list[tuple[int, Parameter, str]]:
+        """(index, parameter, clear value) of each Secret whose value is still in hand —
+        for the start route, which stores them in Key Vault and forgets them."""
+        return [
+            (i, p, p.value.get_secret_value())
+            for i, p in enumerate(self.parameters)
+            if p.is_secret and p.value is not None and not p.is_reference
+        ]
 
-    def to_payload(self, sealer: Sealer | None) -> dict[str, Any]:
-        """JSON-safe form for orchestration input; Secret values sealed (refused without a sealer)."""
+    def to_payload(self, secret_refs: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """JSON-safe form for orchestration input. Each Secret is given as the Key Vault
+        identifier in `secret_refs` (parameter name -> identifier); its value never appears."""
         errors: list[FieldError] = []
         params: list[dict[str, Any]] = []
+        refs = secret_refs or {}
         for i, p in enumerate(self.parameters):
             item: dict[str, Any] = {
                 "name": p.name,
@@ -535,19 +564,17 @@ class RunRequest(BaseModel):
                 "direction": p.direction.value,
             }
             if p.is_secret and p.value is not None:
-                raw = p.value.get_secret_value()
-                if p.sealed:
-                    item.update(value=raw, sealed=True)
-                elif sealer is None:
+                if p.is_reference:
+                    item.update(value=p.value.get_secret_value(), keyVaultSecret=True)
+                elif p.name in refs:
+                    item.update(value=refs[p.name], keyVaultSecret=True)
+                else:
                     errors.append(
                         FieldError(
                             f"parameters[{i}].value",
-                            f"'{p.name}' is a Secret parameter: SECRET_SEALING_KEY must be set on the "
-                            "function app before Secret parameters are accepted.",
+                            f"'{p.name}' is a Secret parameter and has not been stored in Key Vault.",
                         )
                     )
-                else:
-                    item.update(value=sealer.seal(raw), sealed=True)
             elif p.direction is not Direction.OUTPUT:
                 item["value"] = copy.deepcopy(p.value)
             params.append(item)
@@ -563,8 +590,8 @@ class RunRequest(BaseModel):
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> RunRequest:
-        """Inverse of `to_payload`; Secret values stay sealed until `typed_value(unseal=...)`."""
-        return _parse_structured(payload, allow_sealed=True)
+        """Inverse of `to_payload` (trusted: it was validated at the start route)."""
+        return _parse_structured(payload, trusted=True)
 
 
 # ---------------------------------------------------------------- parsing
@@ -595,7 +622,7 @@ def _run_id(value: Any, field: str, errors: list[FieldError]) -> str | None:
         errors.append(FieldError(field, "runId must be text (Polysync's run id)."))
         return None
     value = value.strip()
-    if len(value) > MAX_RUN_ID or any(ord(c) < 32 for c in value):
+    if len(value) > MAX_RUN_ID or text_problem(value) is not None or any(c in value for c in "\t\n\r"):
         errors.append(FieldError(field, f"runId must be printable text of at most {MAX_RUN_ID} characters."))
         return None
     return value or None
@@ -610,6 +637,9 @@ def _display_name(value: Any, field: str, errors: list[FieldError]) -> str | Non
     value = value.strip()
     if len(value) > MAX_DISPLAY_NAME:
         errors.append(FieldError(field, f"name is longer than {MAX_DISPLAY_NAME} characters."))
+        return None
+    if (problem := text_problem(value)) is not None or any(c in value for c in "\t\n\r"):
+        errors.append(FieldError(field, problem or "name must be one line of text."))
         return None
     return value or None
 
@@ -653,7 +683,7 @@ _PARAM_ALIASES = {"data_type": "dataType"}
 _PARAM_KEYS = {"name", "value", "dataType", "data_type", "direction"}
 
 
-def _parameter(item: Any, path: str, *, allow_sealed: bool, errors: list[FieldError]) -> Parameter | None:
+def _parameter(item: Any, path: str, *, trusted: bool, errors: list[FieldError]) -> Parameter | None:
     if not isinstance(item, dict):
         errors.append(
             FieldError(path, "each parameter must be an object with name, value, dataType, direction.")
@@ -662,21 +692,27 @@ def _parameter(item: Any, path: str, *, allow_sealed: bool, errors: list[FieldEr
     data = {k: v for k, v in item.items() if k in _PARAM_KEYS}
     if "value" not in data and "defaultValue" in item:
         data["value"] = item["defaultValue"]
-    ignored = {"defaultValue", "description"} | ({"sealed"} if allow_sealed else set())
+    ignored = {"defaultValue", "description"} | ({"keyVaultSecret"} if trusted else set())
     for key in item:
         if key not in _PARAM_KEYS and key not in ignored:
             errors.append(FieldError(f"{path}.{str(key)[:100]}", "unknown key; remove it."))
-    sealed = allow_sealed and item.get("sealed") is True
+    reference = trusted and item.get("keyVaultSecret") is True
     try:
         param = Parameter.model_validate(data)
     except ValidationError as exc:
         errors.extend(_pydantic_errors(exc, path, _PARAM_ALIASES))
         return None
-    if sealed:
-        if not (param.is_secret and param.value is not None and is_sealed(param.value.get_secret_value())):
-            errors.append(FieldError(f"{path}.value", "marked sealed but not a sealed Secret value."))
+    if reference:
+        if not (
+            param.is_secret
+            and param.value is not None
+            and is_secret_reference(param.value.get_secret_value())
+        ):
+            errors.append(
+                FieldError(f"{path}.value", "marked as a Key Vault secret but not a secret identifier.")
+            )
             return None
-        param._sealed = True
+        param._reference = True
     return param
 
 
@@ -699,8 +735,9 @@ def _label(key: Any) -> str:
     return text if text.strip() else json.dumps(text)
 
 
-def _parse_structured(body: Any, *, allow_sealed: bool) -> RunRequest:
-    errors = shape_errors(body)
+def _parse_structured(body: Any, *, trusted: bool) -> RunRequest:
+    # A payload the start route produced was checked there: checked once, not again.
+    errors = [] if trusted else shape_errors(body, max_depth=MAX_DEPTH + STRUCTURED_ENVELOPE)
     if errors:
         raise RequestValidationError(errors)
     if not isinstance(body, dict):
@@ -734,7 +771,7 @@ def _parse_structured(body: Any, *, allow_sealed: bool) -> RunRequest:
         else:
             for i, item in enumerate(raw_params):
                 path = f"parameters[{i}]"
-                p = _parameter(item, path, allow_sealed=allow_sealed, errors=errors)
+                p = _parameter(item, path, trusted=trusted, errors=errors)
                 if p is not None:
                     params.append((i, path, p))
             _check_duplicates(params, errors)
@@ -756,7 +793,7 @@ def _parse_structured(body: Any, *, allow_sealed: bool) -> RunRequest:
 
 def parse_structured_request(body: Any) -> RunRequest:
     """Parse `{"externalId", "name"?, "runId"?, "attributes"?, "parameters"?}`."""
-    return _parse_structured(body, allow_sealed=False)
+    return _parse_structured(body, trusted=False)
 
 
 RESERVED_FLAT_KEYS = ("runId", "name", "template")
@@ -778,7 +815,7 @@ def parse_flat_request(
     except RequestValidationError as exc:
         errors.extend(exc.errors)
         template_ok = False
-    shape = shape_errors(body)
+    shape = shape_errors(body, max_depth=MAX_DEPTH + FLAT_ENVELOPE)
     if shape:
         raise RequestValidationError(errors + shape)
     if not isinstance(body, dict):
@@ -806,7 +843,7 @@ def parse_flat_request(
             continue
         item = {"name": key, "dataType": infer_data_type(value).value, "direction": "Input", "value": value}
         local: list[FieldError] = []
-        p = _parameter(item, _label(key), allow_sealed=False, errors=local)
+        p = _parameter(item, _label(key), trusted=False, errors=local)
         # the flat body has one key per parameter: report `lr`, not `lr.value`
         errors.extend(FieldError(_label(key), e.message) for e in local)
         if p is not None:

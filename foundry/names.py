@@ -9,11 +9,12 @@ the same durable instance and the same Azure ML job (idempotency).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import uuid
 from typing import Any
 
-from foundry.errors import FieldError, RequestValidationError
+from foundry.errors import FieldError, FoundryError, RequestValidationError
 
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$")
 INSTANCE_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,99}$")
@@ -67,12 +68,22 @@ def job_name_for(instance_id: str, template: str) -> str:
     return f"{prefix}-{_digest(instance_id)[:_HASH_LEN]}"
 
 
-def instance_id_for(run_id: str | None, template: str) -> str:
-    """The durable instance id: derived from `runId` (idempotency key) or fresh.
+def instance_id_for(run_id: str | None, template: str, key: str | None) -> str:
+    """The durable instance id: a keyed hash of template and `runId` (idempotency key), or fresh.
 
     Same runId and template -> same instance id, so Polysync retrying a start does not
-    start a second sweep.  Without a runId every start is new.
+    start a second sweep. The hash is keyed with `INSTANCE_ID_KEY` (generated at deploy)
+    so nobody outside the app can compute a run's id from its runId and cancel or read it.
+    Without a runId every start is new (a random id).
     """
-    if run_id:
-        return INSTANCE_PREFIX + _digest(f"{template}\n{run_id}")[:40]
-    return INSTANCE_PREFIX + uuid.uuid4().hex
+    if not run_id:
+        return INSTANCE_PREFIX + uuid.uuid4().hex
+    if not key:
+        raise FoundryError(
+            "INSTANCE_ID_KEY is not set, so run ids cannot be derived from runId safely.",
+            code="SettingMissing",
+            hint="Set the INSTANCE_ID_KEY app setting to a long random value (the deployment generates one).",
+            status=500,
+        )
+    message = f"{template}\n{run_id}".encode()
+    return INSTANCE_PREFIX + hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()[:40]

@@ -1,85 +1,77 @@
-"""Sealing of Secret parameter values while they sit in orchestration state.
+"""Secret parameters: where their values go, and the names that point to them.
 
-Durable Functions writes orchestration input into history tables and echoes it
-from the status endpoint; a Secret must never appear there in clear.  Values
-are sealed with Fernet (authenticated encryption) on arrival and only unsealed
-by the activity that builds the PUT body.  `SECRET_SEALING_KEY` may hold several
-comma-separated keys: the first seals, all of them open (key rotation).
+A Secret Input never enters orchestration state, history, the job definition or
+any answer. The start route writes its value to the workspace's Key Vault as a
+secret scoped to the run; everything downstream (orchestration input, the sweep's
+search space) carries only that secret's identifier. A training script reads the
+value with its compute identity (README, "Secret parameters").
+
+The secret's name is derived from the instance id, the parameter and a keyed
+digest of the value: the same request always lands on the same name (an
+idempotent retry writes nothing new), a different value never overwrites the name
+a running run points to, and without `INSTANCE_ID_KEY` the digest says nothing
+about the value.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+import hmac
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
-from foundry.errors import FoundryError
-
-PREFIX = "sealed:v1:"
-MASK = "***"
-
-
-def _fernet(key: str) -> Fernet:
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
-def is_sealed(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(PREFIX)
+# Tags on each run secret: the reconciler only deletes secrets of its own task hub
+# whose name starts with the instance id the tag names.
+INSTANCE_TAG = "polysync-instance-id"
+TASK_HUB_TAG = "polysync-task-hub"
+PARAMETER_TAG = "polysync-parameter"
+CONTENT_TYPE = "polysync-run-secret"
+_NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+_DIGEST_LEN = 16
+_SLUG_LEN = 48
 
 
-class Sealer:
-    """Seal/unseal strings with a key derived from a configured passphrase."""
-
-    def __init__(self, key: str, previous_keys: Sequence[str] = ()) -> None:
-        if not key:
-            raise ValueError("SECRET_SEALING_KEY must not be empty")
-        keys = [key, *[k for k in previous_keys if k]]
-        self._fernet = MultiFernet([_fernet(k) for k in keys])
-
-    def __repr__(self) -> str:
-        return "Sealer(<keys hidden>)"
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> Sealer | None:
-        """The sealer for `settings.secret_sealing_key`, or None when it is unset."""
-        raw = getattr(settings, "secret_sealing_key", None)
-        keys = [k.strip() for k in (raw or "").split(",") if k.strip()]
-        if not keys:
-            return None
-        return cls(keys[0], keys[1:])
-
-    def seal(self, value: str) -> str:
-        return PREFIX + self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
-
-    def unseal(self, value: str) -> str:
-        """Open a sealed value; a clear FoundryError (without the value) if it cannot be."""
-        if not is_sealed(value):
-            raise FoundryError(
-                "A Secret parameter value is not in sealed form.",
-                code="SecretNotSealed",
-                hint="Start the run again; sealed values are produced by the start route.",
-                status=500,
-            )
-        try:
-            return self._fernet.decrypt(value[len(PREFIX) :].encode("ascii")).decode("utf-8")
-        except (InvalidToken, UnicodeError, ValueError):
-            raise FoundryError(
-                "A Secret parameter could not be unsealed: SECRET_SEALING_KEY no longer matches the key "
-                "it was sealed with.",
-                code="SecretUnsealFailed",
-                hint="Keep the old key after rotation: set SECRET_SEALING_KEY to 'new-key,old-key' until "
-                "runs started before the rotation have finished, or start the run again.",
-                status=500,
-            ) from None
+def run_secret_name(instance_id: str, parameter: str, value: str, key: str) -> str:
+    """`{instance id}-{parameter slug}-{HMAC(key, instance, parameter, value)[:16]}`, a valid
+    Key Vault secret name (letters, digits, '-', at most 127)."""
+    slug = re.sub(r"[^0-9a-zA-Z]+", "-", parameter).strip("-")[:_SLUG_LEN].strip("-") or "p"
+    message = "\n".join((instance_id, parameter, value)).encode("utf-8")
+    digest = hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()[:_DIGEST_LEN]
+    name = f"{instance_id}-{slug}-{digest}"
+    if not _NAME_RE.fullmatch(name):
+        raise ValueError("derived Key Vault secret name is invalid")
+    return name
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret in `text` by `***` (longest first)."""
-    out = text
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        out = out.replace(secret, MASK)
-    return out
+def secret_reference(vault_url: str, name: str) -> str:
+    """The versionless secret identifier a training script passes to KeyVaultSecretIdentifier."""
+    return f"{vault_url.rstrip('/')}/secrets/{name}"
+
+
+def is_secret_reference(value: Any) -> bool:
+    """Does a search-space value look like a Key Vault secret identifier (never a value)?"""
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    segments = parts.path.strip("/").split("/")
+    return (
+        parts.scheme == "https"
+        and bool(parts.netloc)
+        and len(segments) in (2, 3)
+        and segments[0] == "secrets"
+        and bool(_NAME_RE.fullmatch(segments[1]))
+    )
+
+
+def owned_by(name: str, instance_id: str) -> bool:
+    """A run secret's name starts with its instance id: a copied tag cannot point the
+    reconciler at another secret."""
+    return name.startswith(instance_id + "-") and bool(_NAME_RE.fullmatch(name))
+
+
+def reference_name(reference: str) -> str | None:
+    """The secret name inside an identifier produced by `secret_reference`, else None."""
+    if not is_secret_reference(reference):
+        return None
+    return urlsplit(reference).path.strip("/").split("/")[1]

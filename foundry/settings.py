@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from foundry.workspace import Workspace
 
@@ -46,6 +47,16 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false")
 
 
+def _vault_url(env: Mapping[str, str]) -> str | None:
+    url = _text(env, "RUN_SECRETS_VAULT_URL")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment or parts.path.strip("/"):
+        raise ValueError("RUN_SECRETS_VAULT_URL must be a vault URL such as https://<vault>.vault.azure.net")
+    return url.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed settings with the documented defaults. Secret-bearing fields stay out of repr."""
@@ -62,8 +73,13 @@ class Settings:
     polls_per_generation: int = 1
     stalled_limit_seconds: float = 3600.0
     events_enabled: bool = True
-    secret_sealing_key: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    instance_id_key: str | None = field(default=None, repr=False)
+    run_secrets_vault_url: str | None = None
+    run_secrets_ttl_hours: float = 168.0
+    run_secrets_vault_static_token: str | None = field(default=None, repr=False)
+    run_secrets_vault_ca_bundle: str | None = None
+    allow_code_overrides: bool = True
     reconcile_schedule: str = "0 */10 * * * *"
     taskhub_name: str | None = None
 
@@ -94,8 +110,13 @@ class Settings:
             polls_per_generation=int(_number(environ, "SWEEP_POLLS_PER_GENERATION", 1, integer=True)),
             stalled_limit_seconds=_number(environ, "SWEEP_STALLED_LIMIT_SECONDS", 3600.0),
             events_enabled=_flag(environ, "SWEEP_EVENTS_ENABLED", True),
-            secret_sealing_key=_text(environ, "SECRET_SEALING_KEY"),
             webhook_secret=_text(environ, "WEBHOOK_SECRET"),
+            instance_id_key=_text(environ, "INSTANCE_ID_KEY"),
+            run_secrets_vault_url=_vault_url(environ),
+            run_secrets_ttl_hours=_number(environ, "RUN_SECRETS_TTL_HOURS", 168.0),
+            run_secrets_vault_static_token=_text(environ, "RUN_SECRETS_VAULT_STATIC_TOKEN"),
+            run_secrets_vault_ca_bundle=_text(environ, "RUN_SECRETS_VAULT_CA_BUNDLE"),
+            allow_code_overrides=_flag(environ, "SWEEP_ALLOW_CODE_OVERRIDES", True),
             reconcile_schedule=_text(environ, "RECONCILE_SCHEDULE") or "0 */10 * * * *",
             taskhub_name=_text(environ, "TASKHUB_NAME"),
         )

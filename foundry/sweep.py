@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 from foundry import tags as tag
@@ -156,13 +155,24 @@ def _algorithm(template_algo: Any, wanted: str) -> dict[str, Any]:
     return {"samplingAlgorithmType": wanted}
 
 
+def refuse_run_as_template(template: dict[str, Any]) -> None:
+    """A job this connector submitted is a run, not a template: copying it would copy
+    another caller's inputs (and, before Key Vault, their Secret values). TemplateError if so."""
+    if tag.is_connector_run(template):
+        raise TemplateError(
+            f"The job '{template.get('name')}' was submitted by this connector for a run; it is not a template.",
+            code="TemplateIsARun",
+            hint="Set the External Id to a template Sweep job (GET /api/templates lists them).",
+            status=400,
+        )
+
+
 def build_sweep_body(
     template: dict[str, Any],
     request: RunRequest,
     workspace: Workspace,
     *,
     instance_id: str,
-    unseal: Callable[[str], str] | None,
     task_hub: str | None = None,
 ) -> dict[str, Any]:
     """The `{"properties": {...}}` body for `PUT /jobs/{name}` of a new sweep run."""
@@ -181,6 +191,7 @@ def build_sweep_body(
             code="TemplateNotSweep",
             hint="Set the External Id to the name of a Sweep job (GET /api/templates lists them).",
         )
+    refuse_run_as_template(template)
     attrs = request.attributes
     props: dict[str, Any] = {k: copy.deepcopy(v) for k, v in src.items() if k not in _READ_ONLY_PROPERTIES}
 
@@ -272,7 +283,7 @@ def build_sweep_body(
         for key, entry in raw_space.items():
             space[key] = searchspace_to_wire(entry) if isinstance(entry, dict) and "type" in entry else entry
     for param in request.inputs():
-        space[param.name] = choice_of(param.typed_value(unseal=unseal))
+        space[param.name] = choice_of(param.typed_value())
     if not space:
         raise TemplateError(
             "The sweep has an empty search space: the template defines none and the run sends no Input "

@@ -1,11 +1,19 @@
-"""Template sweep jobs described in Polysync's job-import shape. Pure."""
+"""Template sweep jobs described in Polysync's job-import shape. Pure.
+
+Templates are templates: jobs this connector submitted (tagged `polysync.instanceId`)
+are runs and are never listed, and a search-space value that is a Key Vault secret
+identifier is shown as a Secret parameter without a default.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from foundry.models import ATTRIBUTE_NAMES, GOALS
+from foundry.secrets import is_secret_reference
 from foundry.sweep import searchspace_to_logical
+from foundry.tags import is_connector_run
 
 JOB_TYPE = "AI Foundry Sweep Job"
 
@@ -93,6 +101,8 @@ def describe_template(job: dict[str, Any]) -> dict[str, Any]:
     space = props.get("searchSpace") if isinstance(props.get("searchSpace"), dict) else {}
     for name, entry in space.items():
         data_type, default = infer_search_space_type(entry)
+        if is_secret_reference(default):
+            data_type, default = "Secret", None
         item: dict[str, Any] = {"name": name, "dataType": data_type, "direction": "Input"}
         if default is not None:
             item["defaultValue"] = default
@@ -109,3 +119,8 @@ def describe_template(job: dict[str, Any]) -> dict[str, Any]:
         "attributes": attributes,
         "parameters": parameters,
     }
+
+
+def list_templates(jobs: Iterable[Any]) -> list[dict[str, Any]]:
+    """The Polysync descriptions of the template Sweep jobs among `jobs` (connector runs left out)."""
+    return [describe_template(job) for job in jobs if isinstance(job, dict) and not is_connector_run(job)]

@@ -13,6 +13,7 @@ replays more than one wake-up's worth of history.
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,13 +60,34 @@ def sweep_orchestrator(context: df.DurableOrchestrationContext):
             # (its direct Azure ML cancel is the backup for a cancel event that a
             # continue-as-new drops) until the next poll.
             _publish(context, data, state)
-        return (yield from _wait(context, data, policy, state, job_name))
+        output = yield from _wait(context, data, policy, state, job_name)
     except SweepEnded as ended:
         # Failed and Cancelled runs must not end "Completed" (Polysync would read
         # Success): the orchestration fails with a message that starts with the
         # Polysync status; the full report stays readable in customStatus.
         context.set_custom_status(ended.report)
+        yield from _erase_secrets(context, data)
         raise
+    if output is not None:  # None: this generation continued as new, the run goes on
+        yield from _erase_secrets(context, data)
+    return output
+
+
+def _erase_secrets(context: df.DurableOrchestrationContext, data: dict[str, Any]):
+    """The run is over, whatever the ending: its Secret values leave Key Vault. A failure
+    here never changes the run's result; the reconciler and the secrets' expiry remain."""
+    params = (data.get("request") or {}).get("parameters") or []
+    references = [p["value"] for p in params if isinstance(p, dict) and p.get("keyVaultSecret")]
+    if not references:
+        return
+    try:
+        yield context.call_activity_with_retry(
+            "delete_run_secrets",
+            ACTIVITY_RETRY,
+            {"instanceId": context.instance_id, "references": references},
+        )
+    except Exception:  # noqa: BLE001, S110 - left to the reconciler's pass and the expiry
+        pass
 
 
 def _now(context: df.DurableOrchestrationContext) -> str:
@@ -125,6 +147,15 @@ def _submit(context: df.DurableOrchestrationContext, data: dict[str, Any]):
     state.submitted_at = _now(context)
     _publish(context, data, state)
     return state
+
+
+def _cancelled_by_caller(event_data: Any) -> bool:
+    if isinstance(event_data, str):  # the real host hands event data over as JSON text
+        try:
+            event_data = json.loads(event_data)
+        except ValueError:
+            return False
+    return isinstance(event_data, dict) and event_data.get("azureMlCancelled") is True
 
 
 def _reason(event_data: Any) -> str | None:
@@ -196,6 +227,8 @@ def _wait(
         if winner is cancel:
             state.cancel_requested = True
             state.cancel_reason = _reason(cancel.result)
+            # The cancel route already cancelled the job in Azure ML: one cancel per run.
+            state.cancel_sent = state.cancel_sent or _cancelled_by_caller(cancel.result)
             cancel = context.wait_for_external_event(CANCEL_EVENT)  # absorbs repeated cancels
             _publish(context, data, state)
             continue

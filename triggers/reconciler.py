@@ -1,4 +1,5 @@
-"""Orphan reconciler: no Azure ML sweep job keeps running without a run tracking it.
+"""Orphan reconciler: no Azure ML sweep job keeps running without a run tracking it,
+and no run's Secret value stays in Key Vault after the run.
 
 An orchestration can stop without cancelling its job: terminated through the
 Durable management API (Polysync's terminate URL), purged, failed on an
@@ -6,9 +7,18 @@ unexpected error, or lost with its task hub. Every `RECONCILE_SCHEDULE`
 (default every 10 minutes) this timer lists the workspace's active Sweep jobs
 tagged `polysync.instanceId` by this app (same `polysync.taskHub`), asks the
 Durable client about each job's orchestration and cancels the job when that
-orchestration is Terminated, Failed, Completed, Canceled or missing. A job
-younger than the grace period is left alone, so a run that is just starting is
-never raced.
+orchestration is Terminated, Failed, Completed or Canceled. A job younger than
+the grace period is left alone, so a run that is just starting is never raced.
+
+It acts only on jobs that are provably its own: the job's name must be the name
+the app derives from the instance id and template in its tags (a Studio clone of
+a run copies the tags but gets another name), and the instance must exist in this
+task hub (another deployment sharing the workspace and task hub name has its own
+instances). A job whose instance was purged is therefore left alone and logged.
+
+Run secrets get the same treatment: a secret tagged with this task hub, whose name
+starts with the instance id in its tag, is erased (delete + purge) once that
+instance has finished, and in any case once the secret has expired.
 
 Why it did so is recorded three ways: a WARNING log line naming job, instance
 and runtime status; a `polysync.reconciled=<reason>` tag on the job (a tag-only
@@ -31,10 +41,12 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from app import services
+from foundry import secrets as run_secrets
 from foundry import tags as tag
 from foundry.errors import FoundryError, NotFoundError, RequestValidationError
-from foundry.names import validate_instance_id, validate_job_name
+from foundry.names import job_name_for, validate_instance_id, validate_job_name
 from foundry.status import TERMINAL
+from foundry.vault import StoredSecret
 
 log = logging.getLogger("triggers.reconciler")
 bp = df.Blueprint()
@@ -43,9 +55,9 @@ INSTANCE_TAG = tag.INSTANCE
 TASKHUB_TAG = tag.TASK_HUB
 RECONCILED_TAG = tag.RECONCILED
 GRACE = timedelta(minutes=10)
-# Durable runtime statuses under which nobody will ever cancel the job again.
-# (None = the instance does not exist: purged, or started in another task hub.)
-ORPHANED_RUNTIME = frozenset({"Terminated", "Failed", "Completed", "Canceled", None})
+# Durable runtime statuses under which nobody will ever cancel the job again. A missing
+# instance (purged, or another deployment's) is not among them: nothing proves the job ours.
+ORPHANED_RUNTIME = frozenset({"Terminated", "Failed", "Completed", "Canceled"})
 # Job statuses that no longer cost anything, or are already being cancelled.
 AT_REST = TERMINAL | {"CancelRequested"}
 
@@ -109,6 +121,8 @@ def decide(
         return keep("not-ours")
     if tags.get(TASKHUB_TAG) != task_hub:
         return keep("other-task-hub")
+    if not named_as_ours(name, instance_id, tags):
+        return keep("name-not-derived")
     if status is None or status in AT_REST:
         return keep("not-active")
     if created is None:
@@ -117,10 +131,17 @@ def decide(
         return keep("within-grace")
     if not looked_up:
         return keep("status-unknown")
+    if runtime_status is None:
+        return keep("instance-missing")
     if runtime_status not in ORPHANED_RUNTIME:
         return keep("tracked")
-    reason = "orchestration-missing" if runtime_status is None else f"orchestration-{runtime_status.lower()}"
-    return Verdict(name, instance_id, True, reason, runtime_status)
+    return Verdict(name, instance_id, True, f"orchestration-{runtime_status.lower()}", runtime_status)
+
+
+def named_as_ours(name: str, instance_id: str, tags: dict[str, Any]) -> bool:
+    """Is `name` the job name the app derives from the instance id and template tags?"""
+    template = tags.get(tag.TEMPLATE)
+    return isinstance(template, str) and name == job_name_for(instance_id, template)
 
 
 def candidates(jobs: Iterable[dict[str, Any]], task_hub: str | None) -> list[dict[str, Any]]:
@@ -132,6 +153,8 @@ def candidates(jobs: Iterable[dict[str, Any]], task_hub: str | None) -> list[dic
         name, status, instance_id, _, tags = job_facts(job)
         if not instance_id or tags.get(TASKHUB_TAG) != task_hub or status is None or status in AT_REST:
             continue
+        if not named_as_ours(name, instance_id, tags):
+            continue  # a copy of a run (a Studio clone keeps the tags, not the name)
         try:
             validate_job_name(name, "name")
             validate_instance_id(instance_id, INSTANCE_TAG)
@@ -172,8 +195,8 @@ async def reconcile(
         summary["checked"] += 1
         name, _, instance_id, _, _ = job_facts(job)
         looked_up, status = True, None
-        # Ask Durable only about a job that would be cancelled were its instance gone.
-        if decide(job, None, now=now, task_hub=task_hub, grace=grace).cancel:
+        # Ask Durable only about a job that would be cancelled were its instance over.
+        if decide(job, "Terminated", now=now, task_hub=task_hub, grace=grace).cancel:
             try:
                 status = await runtime_status(instance_id or "")
             except Exception as exc:  # noqa: BLE001 - a lookup failure must never cancel a job
@@ -182,6 +205,13 @@ async def reconcile(
         verdict = decide(job, status, now=now, task_hub=task_hub, grace=grace, looked_up=looked_up)
         if not verdict.cancel:
             summary["kept"][verdict.reason] = summary["kept"].get(verdict.reason, 0) + 1
+            if verdict.reason == "instance-missing":
+                log.warning(
+                    "reconciler: left active job %s alone: its instance %s does not exist in this task hub "
+                    "(purged, or another deployment's); cancel it by hand if it is an orphan",
+                    name,
+                    instance_id,
+                )
             continue
         log.warning(
             "reconciler: cancelling orphaned sweep job %s: instance %s is %s (%s)",
@@ -211,6 +241,75 @@ async def reconcile(
                 await asyncio.to_thread(tag, job, verdict.reason)
             except Exception as exc:  # noqa: BLE001 - the tag is a courtesy; the cancel is what counts
                 log.info("reconciler: could not tag %s as reconciled (%s)", name, type(exc).__name__)
+    return summary
+
+
+def decide_secret(
+    secret: StoredSecret,
+    runtime_status: str | None,
+    *,
+    now: datetime,
+    wall: datetime,
+    task_hub: str | None,
+    grace: timedelta = GRACE,
+    looked_up: bool = True,
+) -> str | None:
+    """Why to erase this run secret ("expired", "orchestration-<status>"), or None to keep it.
+    Pure. Expiry is judged on the wall clock the start route set it with; a finished
+    instance past the grace (on the secret's creation time) on the reconciler's clock."""
+    if secret.task_hub != task_hub or not secret.instance_id:
+        return None
+    if not run_secrets.owned_by(secret.name, secret.instance_id):
+        return None
+    if secret.expires is not None and secret.expires <= wall:
+        return "expired"
+    if secret.created is None or now - secret.created < grace or not looked_up:
+        return None
+    if runtime_status in ORPHANED_RUNTIME:
+        return f"orchestration-{runtime_status.lower()}"
+    return None
+
+
+async def reconcile_secrets(
+    stored: Iterable[StoredSecret],
+    runtime_status: StatusLookup,
+    remove: Callable[[str], bool],
+    *,
+    now: datetime,
+    wall: datetime,
+    task_hub: str | None,
+    grace: timedelta = GRACE,
+) -> dict[str, Any]:
+    """One pass over the vault's run secrets: erase those whose run is over or that expired."""
+    summary: dict[str, Any] = {"checked": 0, "erased": [], "errors": []}
+    for secret in stored:
+        if secret.task_hub != task_hub or not secret.instance_id:
+            continue
+        summary["checked"] += 1
+        status, looked_up = None, True
+        probe = decide_secret(secret, "Terminated", now=now, wall=wall, task_hub=task_hub, grace=grace)
+        if probe is not None and probe != "expired":
+            try:
+                status = await runtime_status(secret.instance_id)
+            except Exception as exc:  # noqa: BLE001 - a lookup failure never erases a secret
+                looked_up = False
+                summary["errors"].append(
+                    {"secret": secret.name, "step": "status", "error": type(exc).__name__}
+                )
+        reason = decide_secret(
+            secret, status, now=now, wall=wall, task_hub=task_hub, grace=grace, looked_up=looked_up
+        )
+        if reason is None:
+            continue
+        try:
+            await asyncio.to_thread(remove, secret.name)
+        except Exception as exc:  # noqa: BLE001 - retried on the next pass
+            summary["errors"].append({"secret": secret.name, "step": "erase", "error": type(exc).__name__})
+            continue
+        log.warning(
+            "reconciler: erased run secret %s of instance %s (%s)", secret.name, secret.instance_id, reason
+        )
+        summary["erased"].append({"secret": secret.name, "instanceId": secret.instance_id, "reason": reason})
     return summary
 
 
@@ -260,4 +359,26 @@ async def reconcile_orphans(timer: func.TimerRequest, client: df.DurableOrchestr
         len(summary["cancelled"]),
         summary["kept"],
         len(summary["errors"]),
+    )
+    vault = services.vault()
+    if vault is None:
+        return
+    try:
+        stored = await asyncio.to_thread(lambda: list(vault.run_secrets()))
+    except FoundryError as exc:
+        log.warning("reconciler: could not list run secrets (%s); next pass retries", exc.code)
+        return
+    secrets_summary = await reconcile_secrets(
+        stored,
+        lambda instance_id: _runtime_status(client, instance_id),
+        vault.remove,
+        now=reference_now(timer),
+        wall=datetime.now(UTC),
+        task_hub=settings.taskhub_name,
+    )
+    log.info(
+        "reconciler: checked %d run secret(s), erased %d, errors %d",
+        secrets_summary["checked"],
+        len(secrets_summary["erased"]),
+        len(secrets_summary["errors"]),
     )

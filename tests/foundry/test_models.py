@@ -17,7 +17,6 @@ from foundry.models import (
     parse_flat_request,
     parse_structured_request,
 )
-from foundry.secrets import Sealer
 
 SECRET = "s3cr3t-Value-never-shown"
 
@@ -352,8 +351,7 @@ def test_secret_hidden_everywhere() -> None:
         json.dumps(r.model_dump(mode="json")),
     ):
         assert SECRET not in text
-    assert p.typed_value() == SECRET
-    assert r.secret_values() == [SECRET]
+    assert [value for _, _, value in r.secret_inputs()] == [SECRET]
 
 
 def test_secret_not_in_validation_errors() -> None:
@@ -369,27 +367,37 @@ def test_secret_not_in_validation_errors() -> None:
     assert SECRET not in str(exc2.value)
 
 
-def test_payload_roundtrip_keeps_secret_sealed() -> None:
-    sealer = Sealer("k1")
-    payload = secret_request().to_payload(sealer)
+REF = "https://kv.vault.azure.net/secrets/ps-abc-pw-0123456789abcdef"
+
+
+def test_payload_carries_the_key_vault_identifier_never_the_value() -> None:
+    request = secret_request()
+    assert [(p.name, v) for _, p, v in request.secret_inputs()] == [("pw", SECRET)]
+    payload = request.to_payload({"pw": REF})
     text = json.dumps(payload)
-    assert SECRET not in text and "sealed:v1:" in text
+    assert SECRET not in text and REF in text
     back = RunRequest.from_payload(json.loads(text))
-    assert back.parameters[0].sealed
-    assert back.secret_values() == []  # sealed: nothing to reveal without a key
-    with pytest.raises(Exception, match="sealed"):
-        back.parameters[0].typed_value()
-    assert back.parameters[0].typed_value(unseal=sealer.unseal) == SECRET
-    assert back.secret_values(sealer.unseal) == [SECRET]
-    assert back.to_payload(None) == payload  # re-serialising does not need the key
+    assert back.parameters[0].is_reference and back.secret_inputs() == []
+    assert back.parameters[0].typed_value() == REF
+    assert back.to_payload() == payload  # re-serialising needs nothing more
     assert back.parameters[1].typed_value() == 1
 
 
-def test_secret_without_sealing_key_is_refused() -> None:
+def test_secret_not_stored_is_refused() -> None:
     with pytest.raises(RequestValidationError) as exc:
         secret_request().to_payload(None)
     assert fields(exc) == ["parameters[0].value"]
-    assert "SECRET_SEALING_KEY" in exc.value.errors[0].message and "pw" in exc.value.errors[0].message
+    assert "Key Vault" in exc.value.errors[0].message and "pw" in exc.value.errors[0].message
+    assert SECRET not in json.dumps(exc.value.to_dict())
+    with pytest.raises(Exception, match="not been stored"):
+        secret_request().parameters[0].typed_value()
+
+
+def test_a_payload_marking_a_value_as_a_secret_reference_must_hold_one() -> None:
+    payload = secret_request().to_payload({"pw": REF})
+    payload["parameters"][0]["value"] = "plain text, not an identifier"
+    with pytest.raises(RequestValidationError):
+        RunRequest.from_payload(payload)
 
 
 def test_payload_without_secrets_is_plain_json() -> None:
@@ -485,7 +493,7 @@ def test_fuzz_structured_only_request_or_validation_error(body: Any) -> None:
         assert exc.errors and json.dumps(exc.to_dict())
         return
     assert isinstance(r, RunRequest)
-    json.dumps(r.to_payload(Sealer("k")), allow_nan=False)
+    json.dumps(r.to_payload({p.name: REF for _, p, _ in r.secret_inputs()}), allow_nan=False)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from foundry.errors import RequestValidationError
+from foundry.errors import FoundryError, RequestValidationError
 from foundry.names import (
     JOB_NAME_RE,
     instance_id_for,
@@ -41,16 +42,24 @@ def test_validate_instance_id_limit() -> None:
     assert exc.value.errors[0].field == "instanceId"
 
 
-def test_instance_id_deterministic_from_run_id() -> None:
-    a = instance_id_for("run-1", "tpl")
-    assert a == instance_id_for("run-1", "tpl")
-    assert a != instance_id_for("run-2", "tpl")
+def test_instance_id_deterministic_from_run_id_and_keyed() -> None:
+    a = instance_id_for("run-1", "tpl", "key-1")
+    assert a == instance_id_for("run-1", "tpl", "key-1")
+    assert a != instance_id_for("run-2", "tpl", "key-1")
+    assert a != instance_id_for("run-1", "tpl", "key-2")  # unknowable without the key
+    unkeyed = "ps-" + hashlib.sha256(b"tpl\nrun-1").hexdigest()[:40]
+    assert a != unkeyed
     assert a.startswith("ps-")
     validate_instance_id(a)
 
 
+def test_instance_id_from_run_id_needs_the_key() -> None:
+    with pytest.raises(FoundryError, match="INSTANCE_ID_KEY"):
+        instance_id_for("run-1", "tpl", None)
+
+
 def test_instance_id_fresh_without_run_id() -> None:
-    a, b = instance_id_for(None, "tpl"), instance_id_for(None, "tpl")
+    a, b = instance_id_for(None, "tpl", None), instance_id_for(None, "tpl", "k")
     assert a != b
     validate_instance_id(a)
 
@@ -103,11 +112,44 @@ def test_compute_id_forms() -> None:
     ws = Workspace.parse(WS_ID)
     assert ws.compute_id("cpu-cluster") == WS_ID + "/computes/cpu-cluster"
     assert ws.compute_id("azureml:cpu-cluster") == WS_ID + "/computes/cpu-cluster"
-    other = "/subscriptions/s/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w/computes/c"
-    assert ws.compute_id(other) == other
-    assert ws.compute_id("azureml:" + other) == other
+    own = WS_ID + "/computes/c"
+    assert ws.compute_id(own) == own
+    assert ws.compute_id("azureml:" + own.upper().replace("/COMPUTES/C", "/computes/c")) == own
     with pytest.raises(ValueError, match="Compute Name"):
         ws.compute_id("../evil")
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "/subscriptions/other/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w/computes/c",
+        WS_ID.replace("/workspaces/", "/workspaces/x") + "/computes/c",
+        WS_ID + "/computes/../../../computes/c",
+        WS_ID + "/computes/c?x=1",
+        WS_ID + "/computes/c/extra",
+    ],
+)
+def test_a_compute_outside_the_workspace_is_refused(foreign: str) -> None:
+    with pytest.raises(ValueError, match="configured workspace"):
+        Workspace.parse(WS_ID).compute_id(foreign)
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "/subscriptions/../../anything?x=1#y",
+        "/subscriptions/other/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w"
+        "/environments/e/versions/1",
+        WS_ID + "/environments/e/versions/1?x=1",
+        WS_ID + "/environments/../e/versions/1",
+        "azureml://registries/azureml/environments/e/versions/1#frag",
+        "azureml://registries/azureml/environments/../x/versions/1",
+        "https://evil.example/environments/e/versions/1",
+    ],
+)
+def test_an_environment_outside_the_workspace_or_a_registry_is_refused(foreign: str) -> None:
+    with pytest.raises(ValueError, match="Environment Name"):
+        Workspace.parse(WS_ID).environment_id(foreign)
 
 
 def test_environment_id_forms() -> None:

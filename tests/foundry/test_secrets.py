@@ -1,52 +1,45 @@
+"""Run-secret names and references (foundry/secrets.py): pure."""
+
 from __future__ import annotations
 
-from types import SimpleNamespace
+import re
 
-import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from foundry.errors import FoundryError
-from foundry.secrets import PREFIX, Sealer, redact
+from foundry.secrets import (
+    is_secret_reference,
+    owned_by,
+    reference_name,
+    run_secret_name,
+    secret_reference,
+)
 
-
-def test_seal_roundtrip_and_prefix() -> None:
-    s = Sealer("key-1")
-    sealed = s.seal("hunter2")
-    assert sealed.startswith(PREFIX) and "hunter2" not in sealed
-    assert s.unseal(sealed) == "hunter2"
-    assert s.seal("hunter2") != sealed  # fresh IV each time
-
-
-def test_rotation_with_previous_key() -> None:
-    old = Sealer("old").seal("v")
-    assert Sealer("new", ["old"]).unseal(old) == "v"
+INSTANCE = "ps-" + "a" * 40
 
 
-def test_rotated_away_key_is_clear_error_without_value() -> None:
-    old = Sealer("old").seal("top-secret-value")
-    with pytest.raises(FoundryError) as exc:
-        Sealer("new").unseal(old)
-    assert exc.value.code == "SecretUnsealFailed"
-    text = str(exc.value) + str(exc.value.to_dict())
-    assert "top-secret-value" not in text and old not in text
-    assert "SECRET_SEALING_KEY" in text
+def test_the_name_is_stable_for_the_same_request_and_differs_by_value_key_and_run():
+    name = run_secret_name(INSTANCE, "api_token", "value-1", "key")
+    assert name == run_secret_name(INSTANCE, "api_token", "value-1", "key")
+    assert name.startswith(INSTANCE + "-api-token-")
+    assert name != run_secret_name(INSTANCE, "api_token", "value-2", "key")
+    assert name != run_secret_name(INSTANCE, "api_token", "value-1", "other-key")
+    assert name != run_secret_name("ps-" + "b" * 40, "api_token", "value-1", "key")
+    assert "value-1" not in name
 
 
-def test_unseal_requires_sealed_form() -> None:
-    with pytest.raises(FoundryError) as exc:
-        Sealer("k").unseal("plain")
-    assert exc.value.code == "SecretNotSealed"
-    assert "plain" not in str(exc.value.to_dict())
+@given(parameter=st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,254}", fullmatch=True), value=st.text())
+def test_every_parameter_name_gives_a_valid_key_vault_name(parameter, value):
+    name = run_secret_name(INSTANCE, parameter, value.encode("utf-8", "replace").decode("utf-8"), "k")
+    assert re.fullmatch(r"[0-9a-zA-Z-]{1,127}", name)
+    assert owned_by(name, INSTANCE) and not owned_by(name, "ps-" + "b" * 40)
 
 
-def test_from_settings() -> None:
-    assert Sealer.from_settings(SimpleNamespace(secret_sealing_key=None)) is None
-    assert Sealer.from_settings(SimpleNamespace(secret_sealing_key="  ")) is None
-    old = Sealer("old").seal("x")
-    rotated = Sealer.from_settings(SimpleNamespace(secret_sealing_key="new, old"))
-    assert rotated is not None and rotated.unseal(old) == "x"
-    assert "new" not in repr(rotated)
-
-
-def test_redact() -> None:
-    assert redact("token abc and abcdef", ["abc", "abcdef", ""]) == "token *** and ***"
-    assert redact("nothing", []) == "nothing"
+def test_references_round_trip_and_are_recognised():
+    ref = secret_reference("https://kv.vault.azure.net/", "ps-1-x-00")
+    assert ref == "https://kv.vault.azure.net/secrets/ps-1-x-00"
+    assert is_secret_reference(ref) and reference_name(ref) == "ps-1-x-00"
+    for not_ref in ("hunter2", "http://kv/secrets/a", "https://kv/keys/a", "https://kv/secrets/a_b", 3, None):
+        assert not is_secret_reference(not_ref) and (
+            not isinstance(not_ref, str) or reference_name(not_ref) is None
+        )

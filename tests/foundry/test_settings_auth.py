@@ -30,7 +30,8 @@ def test_defaults() -> None:
     assert s.polls_per_generation == 1 and isinstance(s.polls_per_generation, int)
     assert s.stalled_limit_seconds == 3600
     assert s.reconcile_schedule == "0 */10 * * * *"
-    assert s.secret_sealing_key is None and s.webhook_secret is None and s.static_token is None
+    assert s.webhook_secret is None and s.static_token is None and s.instance_id_key is None
+    assert s.run_secrets_vault_url is None and s.run_secrets_ttl_hours == 168 and s.allow_code_overrides
     with pytest.raises(ValueError, match="AZUREML_WORKSPACE_ID"):
         _ = s.workspace
 
@@ -48,8 +49,13 @@ def test_all_settings_read() -> None:
         "SWEEP_EVENT_POLL_CAP_SECONDS": "600",
         "SWEEP_POLLS_PER_GENERATION": "5",
         "SWEEP_STALLED_LIMIT_SECONDS": "30",
-        "SECRET_SEALING_KEY": "seal-secret",
+        "INSTANCE_ID_KEY": "seal-secret",
         "WEBHOOK_SECRET": "hook-secret",
+        "RUN_SECRETS_VAULT_URL": "https://kv-ws.vault.azure.net/",
+        "RUN_SECRETS_TTL_HOURS": "12",
+        "RUN_SECRETS_VAULT_STATIC_TOKEN": "kv-token",
+        "RUN_SECRETS_VAULT_CA_BUNDLE": "/tmp/ca.pem",
+        "SWEEP_ALLOW_CODE_OVERRIDES": "false",
         "RECONCILE_SCHEDULE": "0 */5 * * * *",
         "TASKHUB_NAME": "hub",
     }
@@ -62,9 +68,12 @@ def test_all_settings_read() -> None:
         1.5,
         5,
     )
-    assert (s.secret_sealing_key, s.webhook_secret, s.taskhub_name) == ("seal-secret", "hook-secret", "hub")
+    assert (s.instance_id_key, s.webhook_secret, s.taskhub_name) == ("seal-secret", "hook-secret", "hub")
+    assert (s.run_secrets_vault_url, s.run_secrets_ttl_hours) == ("https://kv-ws.vault.azure.net", 12)
+    assert (s.run_secrets_vault_static_token, s.run_secrets_vault_ca_bundle) == ("kv-token", "/tmp/ca.pem")
+    assert s.allow_code_overrides is False
     assert s.reconcile_schedule == "0 */5 * * * *" and s.stalled_limit_seconds == 30
-    for secret in ("tok-secret", "seal-secret", "hook-secret"):
+    for secret in ("tok-secret", "seal-secret", "hook-secret", "kv-token"):
         assert secret not in repr(s)
 
 
@@ -172,3 +181,17 @@ def test_provider_from_settings_and_lazy_import() -> None:
         "assert 'azure.identity' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=pathlib.Path(__file__).parents[2])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://kv.vault.azure.net",
+        "https://kv.vault.azure.net/secrets/x",
+        "kv.vault.azure.net",
+        "https://kv?x=1",
+    ],
+)
+def test_the_vault_url_must_be_an_https_vault_root(url: str) -> None:
+    with pytest.raises(ValueError, match="RUN_SECRETS_VAULT_URL"):
+        Settings.from_env({"RUN_SECRETS_VAULT_URL": url})

@@ -8,7 +8,6 @@ import pytest
 
 from foundry.errors import RequestValidationError, TemplateError
 from foundry.models import parse_structured_request
-from foundry.secrets import Sealer
 from foundry.sweep import build_sweep_body, searchspace_to_logical, searchspace_to_wire
 from foundry.workspace import Workspace
 
@@ -33,9 +32,7 @@ def request(**over: Any) -> Any:
 
 
 def build(template: dict[str, Any], workspace: Workspace, req: Any = None, **kw: Any) -> dict[str, Any]:
-    return build_sweep_body(
-        template, req or request(), workspace, instance_id="ps-abc", unseal=kw.get("unseal")
-    )
+    return build_sweep_body(template, req or request(), workspace, instance_id="ps-abc")
 
 
 def test_read_only_and_server_fields_dropped(template: dict[str, Any], workspace: Workspace) -> None:
@@ -85,9 +82,9 @@ def test_task_hub_tag_set_and_template_verdicts_dropped(
 ) -> None:
     template = copy.deepcopy(template)
     template["properties"]["tags"].update({"polysync.taskHub": "otherhub", "polysync.reconciled": "orphan"})
-    tags = build_sweep_body(
-        template, request(), workspace, instance_id="ps-abc", unseal=None, task_hub="hub1"
-    )["properties"]["tags"]
+    tags = build_sweep_body(template, request(), workspace, instance_id="ps-abc", task_hub="hub1")[
+        "properties"
+    ]["tags"]
     assert tags["polysync.taskHub"] == "hub1"
     assert "polysync.reconciled" not in tags
     untagged = build(template, workspace)["properties"]["tags"]
@@ -210,7 +207,7 @@ def test_not_a_sweep(template: dict[str, Any], workspace: Workspace) -> None:
         build(template, workspace)
     assert exc.value.code == "TemplateNotSweep" and "Pipeline" in exc.value.message
     with pytest.raises(TemplateError):
-        build_sweep_body({"name": "x"}, request(), workspace, instance_id="i", unseal=None)
+        build_sweep_body({"name": "x"}, request(), workspace, instance_id="i")
 
 
 def test_logical_template_space_converted(template: dict[str, Any], workspace: Workspace) -> None:
@@ -223,18 +220,27 @@ def test_logical_template_space_converted(template: dict[str, Any], workspace: W
     assert space["layers"] == ["choice", [[1, 2, 3]]]
 
 
-def test_secret_unsealed_only_in_body(template: dict[str, Any], workspace: Workspace) -> None:
+def test_a_secret_goes_in_as_its_key_vault_identifier(template: dict[str, Any], workspace: Workspace) -> None:
     from foundry.models import RunRequest
 
-    sealer = Sealer("k")
+    ref = "https://kv.vault.azure.net/secrets/ps-1-token-0123456789abcdef"
     req = parse_structured_request(
         {"externalId": "t", "parameters": [{"name": "token", "value": "pw-123", "dataType": "Secret"}]}
     )
-    sealed = RunRequest.from_payload(req.to_payload(sealer))
-    body = build_sweep_body(template, sealed, workspace, instance_id="i", unseal=sealer.unseal)
-    assert body["properties"]["searchSpace"]["token"] == ["choice", [["pw-123"]]]
-    with pytest.raises(Exception, match="sealed"):
-        build_sweep_body(template, sealed, workspace, instance_id="i", unseal=None)
+    stored = RunRequest.from_payload(req.to_payload({"token": ref}))
+    body = build_sweep_body(template, stored, workspace, instance_id="i")
+    assert body["properties"]["searchSpace"]["token"] == ["choice", [[ref]]]
+    assert "pw-123" not in json.dumps(body)
+    with pytest.raises(Exception, match="not been stored"):
+        build_sweep_body(template, req, workspace, instance_id="i")
+
+
+def test_a_connector_run_is_not_a_template(template: dict[str, Any], workspace: Workspace) -> None:
+    run = copy.deepcopy(template)
+    run["properties"]["tags"] = {"polysync.instanceId": "ps-someone"}
+    with pytest.raises(TemplateError) as raised:
+        build_sweep_body(run, request(), workspace, instance_id="i")
+    assert raised.value.code == "TemplateIsARun" and raised.value.status == 400
 
 
 def test_bad_environment_attribute_is_request_error(template: dict[str, Any], workspace: Workspace) -> None:

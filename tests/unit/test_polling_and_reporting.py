@@ -103,10 +103,9 @@ def test_status_view_for_each_runtime_status():
 
 def test_signatures_verify_and_reject():
     body = b'{"a": 1}'
-    good = {"X-Signature-256": sign("k", body)}
-    assert verify("k", body, good, now=0) is None
-    assert "does not match" in verify("k", body + b" ", good, now=0)
-    assert "Missing" in verify("k", body, {}, now=0)
-    stamped = {"X-Signature-256": sign("k", body, "1000"), "X-Signature-Timestamp": "1000"}
-    assert verify("k", body, stamped, now=1100) is None
-    assert "more than" in verify("k", body, stamped, now=2000)
+    args = ("POST", "/api/sweeps", {})
+    stamped = {"X-Signature-256": sign("k", "1000", *args, body), "X-Signature-Timestamp": "1000"}
+    assert verify("k", *args, body, stamped, now=1100) is None
+    assert "does not match" in verify("k", *args, body + b" ", stamped, now=1100)
+    assert "Missing" in verify("k", *args, body, {}, now=1100)
+    assert "more than" in verify("k", *args, body, stamped, now=2000)
