@@ -166,12 +166,12 @@ def shape_errors(value: Any, root: str = "", *, max_depth: int = MAX_DEPTH) -> l
                     add(path, f"an object key is longer than {MAX_STRING} characters.")
                     break
                 if (problem := text_problem(k)) is not None:
-                    add(path or "body", f"an object key: {problem}")
+                    add(f"{path}.{_label(k)}" if path else _label(k), f"this key: {problem}")
                     break
                 stack.append((v, f"{path}.{k[:100]}" if path else k[:100], depth + 1))
         elif isinstance(node, list):
             for i, v in enumerate(node):
-                stack.append((v, f"{path}[{i}]", depth + 1))
+                stack.append((v, f"{path or 'body'}[{i}]", depth + 1))
         else:
             add(path, "not a JSON value.")
     return errors

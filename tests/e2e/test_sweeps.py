@@ -204,9 +204,13 @@ def test_secret_parameter_never_shows_in_status_or_input(stack):
     durable = stack.host.get_status(instance_id, show_history=True, show_input=True)
     assert secret not in json.dumps(durable)
     assert secret not in json.dumps(view)
-    # ...but it did reach Azure ML, in the sweep's search space
+    # Azure ML got only the Key Vault secret's identifier, and the run's end erased the value
     space = _job(stack, view["jobName"])["properties"]["searchSpace"]
-    assert space["api_token"] == ["choice", [[secret]]]
+    reference = space["api_token"][1][0][0]
+    assert reference.startswith(stack.env["RUN_SECRETS_VAULT_URL"] + "/secrets/" + instance_id + "-api-token-")
+    assert secret not in json.dumps(_job(stack, view["jobName"]))
+    assert secret not in stack.keyvault.all_values()
+    assert reference.rsplit("/", 1)[1] not in stack.keyvault.deleted_names()  # purged, not just deleted
 
 
 def test_template_discovery_lists_only_sweep_jobs_over_every_page(stack):

@@ -11,12 +11,25 @@ from hypothesis import strategies as st
 VALID_TEMPLATE = "train-sweep-template"
 GOOD_PARAM = {"name": "learning_rate", "value": "0.01", "dataType": "Float", "direction": "Input"}
 
+# Text a JSON parser hands over but no UTF-8 encoder can write (lone surrogates), and
+# control characters: both must be a 400, never a crash further down.
+surrogate_text = st.builds(
+    lambda head, s, tail: head + s + tail,
+    st.text(max_size=5),
+    st.characters(categories=["Cs"]),  # one: a high+low pair would decode to a valid character
+    st.text(max_size=5),
+)
+control_chars = st.characters(categories=["Cc"]).filter(lambda c: c not in "\t\n\r")
+control_char_text = st.builds(lambda head, c: head + c, st.text(max_size=5), control_chars)
+bad_text = st.one_of(surrogate_text, control_char_text)
+
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=40),
+    bad_text,
 )
 json_values = st.recursive(
     json_scalars,
@@ -183,6 +196,11 @@ structured_bad = st.one_of(
         lambda v: (_param_value("Int", v), "parameters[0]")
     ),
     st.integers(min_value=33, max_value=60).map(lambda d: (_param_value("JSON", deep(d)), "parameters[0]")),
+    bad_text.map(lambda v: (_param_value("String", v), "parameters[0]")),
+    bad_text.map(lambda v: (_param_value("Secret", v), "parameters[0]")),
+    bad_text.map(lambda v: (_with("name", v), "name")),
+    bad_text.map(lambda v: (_with("runId", v), "runId")),
+    bad_text.map(lambda v: (_attr("AI Foundry Command", "python train.py " + v), "Command")),
     huge_text.map(lambda v: (_param_value("String", v), "parameters[0]")),
     st.just((_with("parameters", [dict(GOOD_PARAM), dict(GOOD_PARAM)]), "parameters[1]")),
     st.text(min_size=1, max_size=12)
@@ -207,6 +225,8 @@ flat_bad = st.one_of(
     st.text(min_size=1, max_size=10, alphabet="abc_").map(lambda k: ({"p_" + k: None}, "p_" + k)),
     st.integers(min_value=33, max_value=60).map(lambda d: ({"cfg": deep(d)}, "cfg")),
     huge_text.map(lambda v: ({"blob": v}, "blob")),
+    bad_text.map(lambda v: ({"p": v}, "p")),
+    bad_text.map(lambda v: ({"runId": v}, "runId")),
     not_text.filter(lambda v: not isinstance(v, int)).map(lambda v: ({"runId": v}, "runId")),
     not_text.map(lambda v: ({"name": v}, "name")),
     st.text(min_size=1, max_size=12)

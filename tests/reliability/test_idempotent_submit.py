@@ -76,11 +76,11 @@ def _payload(stack: LocalStack, run_id: str, template: str = "train-sweep-templa
     request = parse_structured_request(structured(template, runId=run_id))
     from app import services
 
-    instance_id = instance_id_for(run_id, template)
+    instance_id = instance_id_for(run_id, template, services.settings().instance_id_key)
     return {
         "instanceId": instance_id,
         "jobName": job_name_for(instance_id, template),
-        "request": request.to_payload(services.sealer()),
+        "request": request.to_payload(),
         "template": stack.emulator.job(template),
     }
 
@@ -122,7 +122,6 @@ def test_the_put_body_is_deterministic_so_a_re_put_is_accepted(stack):
             request,
             services.settings().workspace,
             instance_id=payload["instanceId"],
-            unseal=services.sealer().unseal,
         )
         for _ in range(2)
     ]
@@ -132,7 +131,9 @@ def test_the_put_body_is_deterministic_so_a_re_put_is_accepted(stack):
 def test_a_foreign_job_at_our_name_is_refused_and_left_alone(stack):
     run_id = "foreign-name"
     template = "train-sweep-template"
-    job_name = job_name_for(instance_id_for(run_id, template), template)
+    from app import services
+
+    job_name = job_name_for(instance_id_for(run_id, template, services.settings().instance_id_key), template)
     foreign = copy.deepcopy(stack.emulator.job(template))
     foreign["name"] = job_name
     foreign["id"] = foreign["id"].rsplit("/", 1)[0] + "/" + job_name

@@ -11,13 +11,17 @@ import pytest
 import requests
 
 from devhost.stack import LocalStack
-from tests.e2e.helpers import start, structured, wait_finished, wait_until
+from foundry.names import job_name_for
+from foundry.vault import StoredSecret
+from tests.e2e.helpers import custom_status, start, structured, wait_finished, wait_for, wait_until
 from triggers.reconciler import (
     GRACE,
     RECONCILED_TAG,
     candidates,
     decide,
+    decide_secret,
     reconcile,
+    reconcile_secrets,
     reference_now,
 )
 
@@ -26,13 +30,16 @@ HUB = "polysyncsweeps"
 
 
 def job(
-    name: str = "train-abc",
+    name: str | None = None,
     status: str = "Running",
     instance: str | None = "ps-1",
     age: timedelta = timedelta(hours=1),
     hub: str | None = HUB,
 ) -> dict:
-    tags = {}
+    """A job as the app submits it: named from its instance id and template tags."""
+    tags = {"polysync.template": "train"}
+    if name is None:
+        name = job_name_for(instance or "ps-none", "train")
     if instance is not None:
         tags["polysync.instanceId"] = instance
     if hub is not None:
@@ -44,14 +51,28 @@ def job(
     }
 
 
-@pytest.mark.parametrize("runtime", ["Terminated", "Failed", "Completed", "Canceled", None])
-def test_an_active_job_whose_orchestration_is_over_or_missing_is_cancelled(runtime):
+@pytest.mark.parametrize("runtime", ["Terminated", "Failed", "Completed", "Canceled"])
+def test_an_active_job_whose_orchestration_is_over_is_cancelled(runtime):
     verdict = decide(job(), runtime, now=NOW, task_hub=HUB)
     assert verdict.cancel
-    assert verdict.reason == (
-        "orchestration-missing" if runtime is None else f"orchestration-{runtime.lower()}"
-    )
-    assert verdict.job_name == "train-abc" and verdict.instance_id == "ps-1"
+    assert verdict.reason == f"orchestration-{runtime.lower()}"
+    assert verdict.job_name == job_name_for("ps-1", "train") and verdict.instance_id == "ps-1"
+
+
+def test_a_job_whose_instance_does_not_exist_here_is_not_provably_ours():
+    """Purged, or another deployment's instance in a task hub of the same name."""
+    verdict = decide(job(), None, now=NOW, task_hub=HUB)
+    assert not verdict.cancel and verdict.reason == "instance-missing"
+
+
+def test_a_copy_of_a_run_under_another_name_is_never_cancelled():
+    """A Studio clone copies the tags, not the derived name."""
+    clone = job(name="train-clone-of-a-run")
+    assert decide(clone, "Completed", now=NOW, task_hub=HUB).reason == "name-not-derived"
+    assert candidates([clone], HUB) == []
+    untagged_template = job()
+    del untagged_template["properties"]["tags"]["polysync.template"]
+    assert decide(untagged_template, "Completed", now=NOW, task_hub=HUB).reason == "name-not-derived"
 
 
 @pytest.mark.parametrize("runtime", ["Running", "Pending", "ContinuedAsNew", "Suspended"])
@@ -95,9 +116,9 @@ def test_junk_resources_and_unsafe_tags_never_reach_a_url():
         job(instance="a" * 101),
         {"name": None, "properties": "junk"},
         "not a job",
-        job(instance="ps-good", name="good-job"),
+        job(instance="ps-good"),
     ]
-    assert [j["name"] for j in candidates(jobs, HUB)] == ["good-job"]
+    assert [j["name"] for j in candidates(jobs, HUB)] == [job_name_for("ps-good", "train")]
 
 
 def test_reference_now_follows_the_earlier_of_wall_clock_and_timer():
@@ -110,7 +131,8 @@ def test_reference_now_follows_the_earlier_of_wall_clock_and_timer():
 
 
 def test_reconcile_cancels_records_and_survives_failures(caplog):
-    jobs = [job("a-1", instance="ps-a"), job("b-1", instance="ps-b"), job("c-1", instance="ps-c")]
+    jobs = [job(instance="ps-a"), job(instance="ps-b"), job(instance="ps-c")]
+    a_1 = job_name_for("ps-a", "train")
     runtime = {"ps-a": "Terminated", "ps-b": "Running"}
     cancelled, tagged = [], []
 
@@ -130,18 +152,18 @@ def test_reconcile_cancels_records_and_survives_failures(caplog):
                 task_hub=HUB,
             )
         )
-    assert cancelled == ["a-1"]  # ps-c's lookup failed: never cancel on doubt
-    assert tagged == [("a-1", "orchestration-terminated")]
+    assert cancelled == [a_1]  # ps-c's lookup failed: never cancel on doubt
+    assert tagged == [(a_1, "orchestration-terminated")]
     assert summary["cancelled"] == [
         {
-            "job": "a-1",
+            "job": a_1,
             "instanceId": "ps-a",
             "runtimeStatus": "Terminated",
             "reason": "orchestration-terminated",
         }
     ]
     assert summary["kept"] == {"tracked": 1, "status-unknown": 1}
-    line = next(r.getMessage() for r in caplog.records if "a-1" in r.getMessage())
+    line = next(r.getMessage() for r in caplog.records if a_1 in r.getMessage())
     assert "ps-a" in line and "Terminated" in line
 
 
@@ -181,27 +203,31 @@ def _reconcile(stack: LocalStack) -> None:
 
 
 def test_terminated_run_job_is_cancelled_by_the_reconciler_after_the_grace(stack, caplog):
-    answer = stack.post("sweeps", structured("train-sweep-forever"))
-    assert answer.status_code == 202
-    payload = answer.json()
-    instance_id = payload["id"]
-    view = wait_until(stack, instance_id, lambda v: v.get("azureStatus") == "Running")
-    job_name = view["jobName"]
+    # Hold the clock from the start, so the run's job is young when the first pass runs:
+    # the within-grace branch is always exercised, whatever the machine's speed.
+    stack.clock.acquire()
+    try:
+        answer = stack.post("sweeps", structured("train-sweep-forever"))
+        assert answer.status_code == 202
+        payload = answer.json()
+        instance_id = payload["id"]
+        job_name = wait_for(
+            lambda: custom_status(stack, instance_id), lambda c: bool(c.get("jobName")), 60, "customStatus"
+        )["jobName"]
+        _terminate(stack, instance_id, payload)
+        assert job_name in stack.emulator.active_jobs()  # terminate alone leaves it running: the problem
+        created = datetime.fromisoformat(
+            stack.emulator.job(job_name)["systemData"]["createdAt"].replace("Z", "+00:00")
+        )
+        assert stack.clock.now() - created < GRACE
+        _reconcile(stack)  # within the grace period: left alone
+        assert job_name in stack.emulator.active_jobs()
+    finally:
+        stack.clock.release()
     # a second, live run is never touched
     live = start(stack, structured("train-sweep-forever"))
     wait_until(stack, live, lambda v: v.get("azureStatus") == "Running")
-
-    _terminate(stack, instance_id, payload)
-    assert job_name in stack.emulator.active_jobs()  # terminate alone leaves it running: the problem
-
-    created = datetime.fromisoformat(
-        stack.emulator.job(job_name)["systemData"]["createdAt"].replace("Z", "+00:00")
-    )
-    young = (stack.clock.now() - created) < GRACE
-    if young:
-        _reconcile(stack)  # within the grace period: left alone
-        assert job_name in stack.emulator.active_jobs()
-        stack.clock.advance((GRACE - (stack.clock.now() - created)).total_seconds() + 60)
+    stack.clock.advance((GRACE - (stack.clock.now() - created)).total_seconds() + 60)
 
     with caplog.at_level(logging.INFO):
         _reconcile(stack)
@@ -224,15 +250,72 @@ def test_terminated_run_job_is_cancelled_by_the_reconciler_after_the_grace(stack
     assert stack.get(f"sweeps/{instance_id}").json()["status"] == "Cancelled"
 
 
-def test_purged_instance_job_is_cancelled_too(stack):
+def test_a_purged_instance_job_is_left_alone_and_logged(stack, caplog):
+    """The instance no longer exists in this task hub, so nothing proves the job the app's
+    (another deployment may share the workspace and task hub name): kept, with a WARNING."""
     answer = stack.post("sweeps", structured("train-sweep-forever"))
     payload = answer.json()
     view = wait_until(stack, payload["id"], lambda v: v.get("azureStatus") == "Running")
     _terminate(stack, payload["id"], payload)
     assert requests.delete(payload["purgeHistoryDeleteUri"], timeout=10).status_code == 200
     stack.clock.advance(GRACE.total_seconds() + 60)
-    _reconcile(stack)
+    with caplog.at_level(logging.WARNING, logger="triggers.reconciler"):
+        _reconcile(stack)
     stack.clock.advance(30)
-    job = stack.emulator.job(view["jobName"])
-    assert job["properties"]["status"] == "Canceled"
-    assert job["properties"]["tags"][RECONCILED_TAG] == "orchestration-missing"
+    assert stack.emulator.job(view["jobName"])["properties"]["status"] == "Running"
+    assert any(view["jobName"] in r.getMessage() and "by hand" in r.getMessage() for r in caplog.records)
+    from app import services
+
+    services.client().cancel_job(view["jobName"])  # by hand, as the log line says
+
+
+# ---------------------------------------------------------------- run secrets
+
+
+def stored(name: str, instance: str = "ps-1", hub: str | None = HUB, age=timedelta(hours=1), expires=None):
+    return StoredSecret(
+        name=name,
+        instance_id=instance,
+        task_hub=hub,
+        created=NOW - age,
+        expires=expires or NOW + timedelta(days=7),
+    )
+
+
+@pytest.mark.parametrize(
+    ("secret", "runtime", "expected"),
+    [
+        (stored("ps-1-token-00"), "Completed", "orchestration-completed"),
+        (stored("ps-1-token-00"), "Terminated", "orchestration-terminated"),
+        (stored("ps-1-token-00"), "Running", None),
+        (stored("ps-1-token-00"), None, None),  # not provably ours: left to the expiry
+        (stored("ps-1-token-00", age=timedelta(minutes=1)), "Completed", None),  # within grace
+        (stored("ps-1-token-00", hub="other"), "Completed", None),
+        (stored("ps-2-token-00"), "Completed", None),  # the tag names another instance than the name
+        (stored("ps-1-token-00", expires=NOW - timedelta(seconds=1)), "Running", "expired"),
+        (stored("ps-1-token-00", expires=NOW - timedelta(seconds=1), hub="other"), None, None),
+    ],
+)
+def test_which_run_secrets_are_erased(secret, runtime, expected):
+    assert decide_secret(secret, runtime, now=NOW, wall=NOW, task_hub=HUB) == expected
+
+
+def test_reconcile_secrets_erases_and_never_on_doubt():
+    erased = []
+
+    async def status(instance_id):
+        if instance_id == "ps-3":
+            raise ConnectionError
+        return {"ps-1": "Completed", "ps-2": "Running"}.get(instance_id)
+
+    summary = asyncio.run(
+        reconcile_secrets(
+            [stored("ps-1-a-00", "ps-1"), stored("ps-2-a-00", "ps-2"), stored("ps-3-a-00", "ps-3")],
+            status,
+            erased.append,
+            now=NOW,
+            wall=NOW,
+            task_hub=HUB,
+        )
+    )
+    assert erased == ["ps-1-a-00"] and summary["errors"][0]["secret"] == "ps-3-a-00"
