@@ -207,7 +207,9 @@ def test_secret_parameter_never_shows_in_status_or_input(stack):
     # Azure ML got only the Key Vault secret's identifier, and the run's end erased the value
     space = _job(stack, view["jobName"])["properties"]["searchSpace"]
     reference = space["api_token"][1][0][0]
-    assert reference.startswith(stack.env["RUN_SECRETS_VAULT_URL"] + "/secrets/" + instance_id + "-api-token-")
+    assert reference.startswith(
+        stack.env["RUN_SECRETS_VAULT_URL"] + "/secrets/" + instance_id + "-api-token-"
+    )
     assert secret not in json.dumps(_job(stack, view["jobName"]))
     assert secret not in stack.keyvault.all_values()
     assert reference.rsplit("/", 1)[1] not in stack.keyvault.deleted_names()  # purged, not just deleted
