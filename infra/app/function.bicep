@@ -75,6 +75,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17: Polysync authenticates with a function key, not a client certificate.
   // checkov:skip=CKV_AZURE_212: scale to zero is the point of Flex Consumption here; no always-ready instances are paid for.
   // checkov:skip=CKV_AZURE_213: a health-check ping would keep an instance awake and billed; Flex scales on demand.
+  // checkov:skip=CKV_AZURE_78: Flex Consumption rejects siteConfig.ftpsState (Microsoft's Flex deprecations table: "FTPS not supported"); FTP is off through basicPublishingCredentialsPolicies/ftp below.
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': 'api' })
@@ -91,7 +92,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [
         // Host storage (Durable Functions' Azure Storage provider) with the user-assigned identity.
