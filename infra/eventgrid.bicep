@@ -1,10 +1,10 @@
 // Event Grid subscription: the workspace's system topic -> the app's `azureml_events` function.
-// Deployed by infra/hooks/postdeploy.* AFTER `azd deploy`, into the system topic's resource group:
+// Deployed by the postdeploy hook (infra/hooks/deploy_hooks.py) AFTER `azd deploy`, into the system topic's resource group:
 // Event Grid validates an AzureFunction destination when the subscription is created, and fails
 // with "Destination endpoint not found" while the function is not deployed yet.
 targetScope = 'resourceGroup'
 
-@description('Name of the workspace\'s system topic (main.bicep output EVENTGRID_SYSTEM_TOPIC_NAME).')
+@description('Name of the workspace\'s system topic (found or created by the postprovision hook).')
 param systemTopicName string
 
 @description('Resource id of the function app (main.bicep output AZURE_FUNCTION_APP_ID).')

@@ -1,6 +1,12 @@
 // Polysync Foundry sweep connector: Azure Durable Functions (Python v2) on Flex Consumption,
 // next to an existing Foundry / Azure ML workspace. Deployed by `azd up` (see docs/deploy.md).
 // Plain resources only (no registry modules), so the files parse and lint offline.
+//
+// This is the deployment azd tracks, and `azd down` deletes every resource group it created
+// resources in. So it creates resources in the app's resource group ONLY: everything on the
+// workspace side (role assignments, the Event Grid system topic, run-secret vault access) is
+// infra/workspace.bicep, deployed by the postprovision hook (infra/hooks/deploy_hooks.py).
+// The workspace is only read here (its keyVault), which creates nothing.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -16,8 +22,8 @@ param location string
 @description('Full ARM id of the Foundry / Azure ML workspace: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<name>.')
 param foundryWorkspaceId string
 
-@description('Existing Event Grid system topic on the workspace to reuse (same resource group as the workspace); empty: create one.')
-param eventGridSystemTopicName string = ''
+@description('ARM id of the Key Vault for run secrets (issue 11); empty: the workspace\'s associated vault; \'none\': no run secrets (Secret parameters are refused).')
+param workspaceKeyVaultId string = ''
 
 @secure()
 @minLength(32)
@@ -62,6 +68,16 @@ param sweepEventsEnabled bool = true
 @description('NCRONTAB for the orphan reconciler.')
 param reconcileSchedule string = '0 */10 * * * *'
 
+@description('Always-ready instances for the `durable` function group (0: scale to zero, the default). 1 removes the cold start before Durable work (orchestrations, activities, timers) at a fixed baseline charge; docs/deploy.md has both figures.')
+@minValue(0)
+@maxValue(10)
+param durableAlwaysReadyInstances int = 0
+
+@description('Longest wait (seconds) between polls of an idle Durable control/work-item queue (host.json maxQueuePollingInterval). Microsoft recommends <= 10 on Flex Consumption; lower is faster after idle, and costs more storage transactions while an instance is up.')
+@minValue(1)
+@maxValue(30)
+param durableMaxQueuePollingIntervalSeconds int = 10
+
 var tags = {
   'azd-env-name': environmentName
 }
@@ -73,6 +89,17 @@ var workspaceResourceGroupName = workspaceIdParts[4]
 var workspaceName = workspaceIdParts[8]
 var functionAppName = 'func-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
+var runSecretsEnabled = toLower(workspaceKeyVaultId) != 'none'
+
+// Read only (no deployment, no resource in the workspace's group): the vault the workspace uses.
+resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' existing = {
+  name: workspaceName
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+}
+
+var runSecretsVaultId = runSecretsEnabled ? (empty(workspaceKeyVaultId) ? (workspace.properties.?keyVault ?? '') : workspaceKeyVaultId) : ''
+// https://<vault>.vault.azure.net/ (the cloud's Key Vault DNS suffix, as the vault's own vaultUri).
+var runSecretsVaultUrl = empty(runSecretsVaultId) ? '' : 'https://${last(split(runSecretsVaultId, '/'))}${environment().suffixes.keyvaultDns}/'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -144,6 +171,8 @@ module functionApp 'app/function.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     secretSealingKeyUri: keyVault.outputs.secretSealingKeyUri
     webhookSecretUri: keyVault.outputs.webhookSecretUri
+    instanceIdKeyUri: keyVault.outputs.instanceIdKeyUri
+    runSecretsVaultUrl: runSecretsVaultUrl
     foundryWorkspaceId: foundryWorkspaceId
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
@@ -156,23 +185,12 @@ module functionApp 'app/function.bicep' = {
     sweepStalledLimitSeconds: sweepStalledLimitSeconds
     sweepEventsEnabled: sweepEventsEnabled
     reconcileSchedule: reconcileSchedule
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
+    durableMaxQueuePollingIntervalSeconds: durableMaxQueuePollingIntervalSeconds
   }
 }
 
-// Role on the workspace + its Event Grid system topic, in the workspace's own resource group.
-module workspaceAccess 'app/workspace.bicep' = {
-  name: 'polysync-workspace-${resourceToken}'
-  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
-  params: {
-    workspaceName: workspaceName
-    principalId: identity.outputs.principalId
-    existingSystemTopicName: eventGridSystemTopicName
-    newSystemTopicName: 'evgt-${workspaceName}'
-    tags: tags
-  }
-}
-
-// azd stores these in .azure/<env>/.env; infra/hooks/postdeploy.* read them.
+// azd stores these in .azure/<env>/.env and passes them to the hooks (infra/hooks/deploy_hooks.py).
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
@@ -180,9 +198,17 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
 output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_ID string = keyVault.outputs.id
+output AZURE_FUNCTION_APP_PRINCIPAL_ID string = identity.outputs.principalId
+output AZURE_RESOURCE_TOKEN string = resourceToken
+output INSTANCE_ID_KEY_SECRET_NAME string = keyVault.outputs.instanceIdKeySecretName
+// App settings that are Key Vault references; the postdeploy hook waits until each resolves.
+output KEY_VAULT_REFERENCE_SETTINGS string = empty(keyVault.outputs.webhookSecretUri) ? 'SECRET_SEALING_KEY,INSTANCE_ID_KEY' : 'SECRET_SEALING_KEY,INSTANCE_ID_KEY,WEBHOOK_SECRET'
+output FOUNDRY_WORKSPACE_ID string = foundryWorkspaceId
+output FOUNDRY_WORKSPACE_NAME string = workspaceName
 output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output FOUNDRY_WORKSPACE_SUBSCRIPTION_ID string = workspaceSubscriptionId
 output FOUNDRY_WORKSPACE_RESOURCE_GROUP string = workspaceResourceGroupName
-output EVENTGRID_SYSTEM_TOPIC_NAME string = workspaceAccess.outputs.systemTopicName
+output RUN_SECRETS_VAULT_ID string = runSecretsVaultId
 output EVENTGRID_SUBSCRIPTION_NAME string = 'polysync-${resourceToken}'
 output SWEEP_EVENTS_ENABLED string = sweepEventsEnabled ? 'true' : 'false'

@@ -27,6 +27,12 @@ param secretSealingKeyUri string
 @description('Versionless Key Vault secret URI of WEBHOOK_SECRET, or empty to leave signatures off.')
 param webhookSecretUri string = ''
 
+@description('Versionless Key Vault secret URI of INSTANCE_ID_KEY (created by the postprovision hook).')
+param instanceIdKeyUri string
+
+@description('RUN_SECRETS_VAULT_URL: https://<vault>.vault.azure.net/ of the run-secrets vault, or empty.')
+param runSecretsVaultUrl string = ''
+
 @description('ARM id of the Foundry / Azure ML workspace.')
 param foundryWorkspaceId string
 
@@ -51,9 +57,27 @@ param sweepStalledLimitSeconds int
 param sweepEventsEnabled bool
 param reconcileSchedule string
 
+@description('Always-ready instances for the `durable` function group; 0 scales to zero.')
+@minValue(0)
+@maxValue(10)
+param durableAlwaysReadyInstances int = 0
+
+@description('Durable Functions maxQueuePollingInterval, in seconds (1..30).')
+@minValue(1)
+@maxValue(30)
+param durableMaxQueuePollingIntervalSeconds int = 10
+
 // environment().resourceManager ends with '/'; the code appends paths that start with '/'.
 var resourceManager = environment().resourceManager
 var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0, length(resourceManager) - 1) : resourceManager
+
+// Microsoft's Durable-on-Flex guidance: one always-ready instance for the `durable` group.
+var durableAlwaysReady = [
+  {
+    name: 'durable'
+    instanceCount: durableAlwaysReadyInstances
+  }
+]
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: Flex Consumption zone redundancy is not offered in every Flex region; pay-per-use single-zone is the chosen trade-off.
@@ -73,7 +97,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: Polysync calls the HTTP starter over the internet (function key; optional HMAC signature).
   // checkov:skip=CKV_AZURE_17: Polysync authenticates with a function key, not a client certificate.
-  // checkov:skip=CKV_AZURE_212: scale to zero is the point of Flex Consumption here; no always-ready instances are paid for.
+  // checkov:skip=CKV_AZURE_212: scale to zero is the default here (durableAlwaysReadyInstances = 0); the parameter adds an always-ready instance for the durable group when latency matters more than its baseline cost.
   // checkov:skip=CKV_AZURE_213: a health-check ping would keep an instance awake and billed; Flex scales on demand.
   // checkov:skip=CKV_AZURE_78: Flex Consumption rejects siteConfig.ftpsState (Microsoft's Flex deprecations table: "FTPS not supported"); FTP is off through basicPublishingCredentialsPolicies/ftp below.
   name: name
@@ -186,6 +210,21 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           name: 'WEBHOOK_SECRET'
           value: empty(webhookSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${webhookSecretUri})'
         }
+        {
+          // Key of the keyed hash that makes instance ids (issue 11); generated once by the hook.
+          name: 'INSTANCE_ID_KEY'
+          value: '@Microsoft.KeyVault(SecretUri=${instanceIdKeyUri})'
+        }
+        {
+          // Vault where Secret parameters are written for the run (issue 11); empty: refused.
+          name: 'RUN_SECRETS_VAULT_URL'
+          value: runSecretsVaultUrl
+        }
+        {
+          // host.json override (AzureFunctionsJobHost__<path>): how long an idle Durable queue waits between polls.
+          name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval'
+          value: '00:00:${padLeft(string(durableMaxQueuePollingIntervalSeconds), 2, '0')}'
+        }
       ]
     }
     functionAppConfig: {
@@ -202,6 +241,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        alwaysReady: (durableAlwaysReadyInstances > 0) ? durableAlwaysReady : []
       }
       runtime: {
         name: 'python'

@@ -1,6 +1,12 @@
-// Key Vault (RBAC mode, purge protection) holding the two secrets the app reads:
-// SECRET_SEALING_KEY and WEBHOOK_SECRET. The app settings are Key Vault references
-// resolved with the user-assigned identity (Key Vault Secrets User on this vault).
+// Key Vault (RBAC mode, purge protection) holding the secrets the app reads: SECRET_SEALING_KEY,
+// WEBHOOK_SECRET and INSTANCE_ID_KEY. The app settings are Key Vault references resolved with the
+// user-assigned identity (Key Vault Secrets User on this vault).
+//
+// INSTANCE_ID_KEY (the key of the keyed hash that makes instance ids) is NOT created here: Bicep
+// has no secret it could generate once and keep (newGuid() changes on every deployment, and
+// uniqueString() is a hash of values anyone can know). The postprovision hook creates it with a
+// CSPRNG only when the secret does not exist yet, so it is stable across redeploys and never
+// leaves Azure (not in .azure/<env>/.env, not in a deployment's parameters).
 param name string
 param location string
 param tags object = {}
@@ -22,6 +28,7 @@ param webhookSecret string = ''
 param softDeleteRetentionInDays int = 7
 
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+var instanceIdKeySecretName = 'instance-id-key'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109: Flex Consumption without VNet integration resolves Key Vault references over the public endpoint; access is RBAC-only.
@@ -79,6 +86,10 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 output name string = vault.name
+output id string = vault.id
+output instanceIdKeySecretName string = instanceIdKeySecretName
+// vaultUri ends with '/'. The hook creates this secret; the reference resolves once it exists.
+output instanceIdKeyUri string = '${vault.properties.vaultUri}secrets/${instanceIdKeySecretName}'
 // Versionless URIs: the platform picks up a new secret version without a redeploy (within 24 h, or on restart).
 output secretSealingKeyUri string = sealingKeySecret.properties.secretUri
 output webhookSecretUri string = empty(webhookSecret) ? '' : webhookSecretSecret.properties.secretUri

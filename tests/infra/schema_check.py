@@ -78,9 +78,29 @@ def _key(name: str) -> str:
 
 
 class _Walker:
-    def __init__(self, fragment: Fragment) -> None:
+    def __init__(self, fragment: Fragment, variables: dict[str, Any]) -> None:
         self.fragment = fragment
+        self.variables = variables
         self.problems: list[Problem] = []
+
+    def literal(self, value: Any) -> list[Any]:
+        """The literal values an expression can take that this walker can still check.
+
+        `cond ? a : b` yields both branches; an identifier naming a `var` whose value is an object
+        or array literal yields that literal. Anything else is computed at deploy time.
+        """
+        if isinstance(value, str) and isinstance(self.variables.get(value, {}).get("value"), dict | list):
+            return self.literal(self.variables[value]["value"])
+        if (
+            isinstance(value, dict)
+            and set(value) == {"operator"}
+            and value["operator"].get("type") == "conditional"
+        ):
+            operands = value["operator"]["operands"]
+            return self.literal(operands["true_value"]) + self.literal(operands["false_value"])
+        if is_expression(value) or value is None:
+            return []
+        return [value]
 
     def definition(self, name: str) -> dict[str, Any]:
         found = self.fragment.definitions.get(name)
@@ -88,8 +108,10 @@ class _Walker:
         return found
 
     def node(self, where: str, value: Any, schema: Any) -> None:
-        if is_expression(value) or value is None:
-            return  # computed at deploy time: its type is the compiler's business, not ours
+        for literal in self.literal(value):
+            self.check_literal(where, literal, schema)
+
+    def check_literal(self, where: str, value: Any, schema: Any) -> None:
         if isinstance(schema, str):
             assert schema in LEAF_TYPES, schema
             schema = {"type": schema}
@@ -162,7 +184,9 @@ def resource_body(resource: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def check_resource(label: str, resource: dict[str, Any]) -> list[Problem]:
+def check_resource(
+    label: str, resource: dict[str, Any], variables: dict[str, Any] | None = None
+) -> list[Problem]:
     type_and_version = f"{resource['type']}@{resource['api_version']}"
     found = lookup(type_and_version)
     if found is None:
@@ -184,7 +208,7 @@ def check_resource(label: str, resource: dict[str, Any]) -> list[Problem]:
             )
         ]
     body = resource_body(resource)
-    walker = _Walker(fragment)
+    walker = _Walker(fragment, variables or {})
     names = entry.get("names")
     name = body.get("name")
     if names and isinstance(name, str) and not is_expression(name) and name not in names:
@@ -196,4 +220,4 @@ def check_resource(label: str, resource: dict[str, Any]) -> list[Problem]:
 
 def check_document(relative: str, doc: dict[str, Any]) -> Iterator[Problem]:
     for name, resource in doc.get("resources", {}).items():
-        yield from check_resource(f"{relative}:{name}", resource)
+        yield from check_resource(f"{relative}:{name}", resource, doc.get("variables", {}))

@@ -18,6 +18,7 @@ BUILTIN_ROLES = {
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     "f6c7c914-8db3-469d-8ca1-694a8f32e121": "AzureML Data Scientist",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
 }
 # Which file assigns which role, on a resource of which type.
 EXPECTED_ASSIGNMENTS = {
@@ -25,9 +26,14 @@ EXPECTED_ASSIGNMENTS = {
     ("app/storage.bicep", "Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
     ("app/storage.bicep", "Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
     ("app/monitoring.bicep", "Monitoring Metrics Publisher", "Microsoft.Insights/components"),
-    ("app/workspace.bicep", "AzureML Data Scientist", "Microsoft.MachineLearningServices/workspaces"),
     ("app/keyvault.bicep", "Key Vault Secrets User", "Microsoft.KeyVault/vaults"),
+    # Deployed by the postprovision hook, outside the app's deployment (see infra/workspace.bicep).
+    ("workspace.bicep", "AzureML Data Scientist", "Microsoft.MachineLearningServices/workspaces"),
+    ("app/run-secrets-vault.bicep", "Key Vault Secrets Officer", "Microsoft.KeyVault/vaults"),
+    ("app/run-secrets-vault.bicep", "Key Vault Secrets User", "Microsoft.KeyVault/vaults"),
 }
+# Who each assignment is for: the app's identity, or (run secrets) the workspace compute identities.
+APP_PRINCIPAL = {"principalId", "appPrincipalId"}
 # Settings the code reads that must NOT reach Azure (documented as emulator / devhost only).
 DEVHOST_ONLY = {"AZUREML_STATIC_TOKEN", "RUN_SECRETS_VAULT_STATIC_TOKEN", "RUN_SECRETS_VAULT_CA_BUNDLE"}
 # Read by the app since issue 11; infra/app/function.bicep gains them with issue 16 (which owns
@@ -53,7 +59,13 @@ def _rel(path: Path) -> str:
 
 def test_expected_bicep_files_exist():
     names = {_rel(p) for p in src.bicep_files()}
-    assert {"main.bicep", "eventgrid.bicep", "app/function.bicep", "app/workspace.bicep"} <= names
+    assert {
+        "main.bicep",
+        "eventgrid.bicep",
+        "workspace.bicep",
+        "app/function.bicep",
+        "app/run-secrets-vault.bicep",
+    } <= names
 
 
 @pytest.mark.parametrize("path", src.bicep_files(), ids=_rel)
@@ -70,7 +82,7 @@ def test_modules_are_local_and_get_the_params_they_declare(path):
         assert target.is_file(), f"{name}: {target} is missing"
         declared = src.parse(target).get("parameters", {})
         required = {p for p, d in declared.items() if d.get("default") is None}
-        passed = set(module["config"].get("params", {}))
+        passed = set(src.body(module).get("params", {}))
         assert passed <= set(declared), f"{name}: unknown params {passed - set(declared)}"
         assert required <= passed, f"{name}: missing required params {required - passed}"
 
@@ -238,31 +250,53 @@ def test_role_definition_ids_are_documented_builtins():
         assert guid in BUILTIN_ROLES, f"{relative}:{name} uses unknown role definition {guid}"
         props = src.body(res)["properties"]
         assert props["principalType"] == "ServicePrincipal", f"{relative}:{name}"
-        assert props["principalId"] == "principalId", f"{relative}:{name} must target the app identity"
+        if BUILTIN_ROLES[guid] == "Key Vault Secrets User" and relative == "app/run-secrets-vault.bicep":
+            loop = res["config"]["loop_type"]["detail"]
+            assert props["principalId"] == loop["item_name"], (
+                f"{relative}:{name} must target each compute identity"
+            )
+        else:
+            assert props["principalId"] in APP_PRINCIPAL, f"{relative}:{name} must target the app identity"
         scope = src.body(res)["scope"]
         scope_type = doc["resources"][scope]["type"]
         seen.add((relative, BUILTIN_ROLES[guid], scope_type))
     assert seen == EXPECTED_ASSIGNMENTS
 
 
-def test_workspace_is_existing_and_reached_in_its_own_resource_group():
-    ws = src.the_resource("app/workspace.bicep", "Microsoft.MachineLearningServices/workspaces")
-    assert ws["existing"] is True
+def test_main_bicep_deploys_into_the_app_resource_group_only():
+    # Issue 16, finding 2: azd <= 1.23 deletes, on `azd down`, every resource group that holds a
+    # resource of the deployment azd tracks (main.bicep's). A module or resource there scoped to the
+    # workspace's group put the customer's workspace resource group on that list.
     main = src.bicep("main.bicep")
-    scope = main["modules"]["workspaceAccess"]["config"]["scope"]["function"]
+    for name, module in main.get("modules", {}).items():
+        assert src.body(module)["scope"] == "rg", (
+            f"main.bicep module {name} must deploy into the app's resource group"
+        )
+    for name, resource in main["resources"].items():
+        if resource["type"] == "Microsoft.Resources/resourceGroups":
+            continue
+        assert resource["existing"], f"main.bicep creates {name} outside the app's modules"
+    # The workspace is only read there (its keyVault), in its own resource group.
+    workspace = src.the_resource("main.bicep", "Microsoft.MachineLearningServices/workspaces")
+    scope = workspace["config"]["scope"]["function"]
     assert scope["type"] == "resource_group"
     assert scope["parameters"] == {
         "resource_group_name": "workspaceResourceGroupName",
         "subscription_id": "workspaceSubscriptionId",
     }
-    variables = main["variables"]
-    # split(foundryWorkspaceId, '/')[2] and [4]
-    assert "[2]" in json.dumps(variables["workspaceSubscriptionId"]) or variables["workspaceSubscriptionId"]
     text = (src.INFRA / "main.bicep").read_text()
     assert "split(foundryWorkspaceId, '/')" in text
     assert re.search(r"workspaceSubscriptionId = workspaceIdParts\[2\]", text)
     assert re.search(r"workspaceResourceGroupName = workspaceIdParts\[4\]", text)
     assert re.search(r"workspaceName = workspaceIdParts\[8\]", text)
+
+
+def test_workspace_side_pieces_are_in_their_own_template():
+    ws = src.the_resource("workspace.bicep", "Microsoft.MachineLearningServices/workspaces")
+    assert ws["existing"] is True
+    assert "targetScope = 'resourceGroup'" in (src.INFRA / "workspace.bicep").read_text()
+    module = src.bicep("workspace.bicep")["modules"]["runSecretsVault"]
+    assert module["config"]["condition"] is not None, "no run-secrets vault: no access to grant"
 
 
 # --- Event Grid -----------------------------------------------------------------------------------
@@ -286,8 +320,8 @@ def test_event_subscription_names_a_function_the_app_defines():
     destination = src.body(sub)["properties"]["destination"]
     assert destination["endpointType"] == "AzureFunction"
     assert destination["properties"]["resourceId"] == "${functionAppId}/functions/${functionName}"
-    for hook in (src.INFRA / "hooks").glob("postdeploy.*"):
-        assert "functionName" not in hook.read_text(), f"{hook.name} must not override functionName"
+    hooks = (src.INFRA / "hooks" / "deploy_hooks.py").read_text()
+    assert '"functionName"' not in hooks, "the hook must not override functionName"
 
 
 def test_event_subscription_filters_and_retries():
@@ -302,15 +336,16 @@ def test_event_subscription_filters_and_retries():
 
 
 def test_system_topic_is_on_the_workspace_and_reused_when_given():
-    topic = src.the_resource("app/workspace.bicep", "Microsoft.EventGrid/systemTopics")
+    topic = src.the_resource("workspace.bicep", "Microsoft.EventGrid/systemTopics")
     assert topic["config"]["condition"] == "createSystemTopic"
     props = src.body(topic)["properties"]
     assert props["topicType"] == "Microsoft.MachineLearningServices.Workspaces"
     assert props["source"]["operator"]["operands"] == {"operand_1": "workspace", "operand_2": "id"}
-    main = src.bicep("main.bicep")
-    assert main["modules"]["workspaceAccess"]["config"]["params"]["existingSystemTopicName"] == (
-        "eventGridSystemTopicName"
-    )
+    name = src.bicep("workspace.bicep")["parameters"]["systemTopicName"]
+    limits = {
+        d["type"]: d["argument"] for d in name["decorators"] if d["type"] in ("min_length", "max_length")
+    }
+    assert limits == {"min_length": 3, "max_length": 50}
 
 
 def test_main_bicep_does_not_create_the_event_subscription():
@@ -335,3 +370,93 @@ def test_host_json_durable_settings_fit_the_deployment():
     assert "connectionStringName" not in durable.get("storageProvider", {})
     main = src.bicep("main.bicep")["parameters"]["taskHubName"]
     assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,44}", main["default"])
+
+
+# --- Durable Functions on Flex Consumption (Microsoft's Azure Storage provider guidance) ------------
+
+DURABLE_POLLING_SETTING = (
+    "AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval"
+)
+
+
+def _param(relative: str, name: str) -> dict:
+    return src.bicep(relative)["parameters"][name]
+
+
+def _limits(param: dict) -> dict:
+    return {d["type"]: d["argument"] for d in param["decorators"] if d["type"] in ("min_value", "max_value")}
+
+
+def test_always_ready_for_the_durable_group_is_a_parameter_and_scale_to_zero_stays_default():
+    for relative in ("main.bicep", "app/function.bicep"):
+        param = _param(relative, "durableAlwaysReadyInstances")
+        assert param["default"] == 0, f"{relative}: scale to zero must stay the default"
+        assert _limits(param)["min_value"] == 0
+    assert src.bicep("main.bicep")["modules"]["functionApp"]["config"]["params"][
+        "durableAlwaysReadyInstances"
+    ] == ("durableAlwaysReadyInstances")
+    scale = src.function_site()["properties"]["functionAppConfig"]["scaleAndConcurrency"]
+    operands = scale["alwaysReady"]["operator"]["operands"]
+    assert operands["false_value"] == [], "no always-ready entry at all when the count is 0"
+    (entry,) = src.bicep("app/function.bicep")["variables"][operands["true_value"]]["value"]
+    assert entry == {"name": "durable", "instanceCount": "durableAlwaysReadyInstances"}
+
+
+def test_queue_polling_interval_is_a_parameter_within_microsofts_flex_guidance():
+    # "Reduce the queue polling interval to 10 seconds or less" (Durable Functions, Azure Storage
+    # provider, Flex Consumption plan). The app setting overrides host.json's
+    # extensions.durableTask.storageProvider.maxQueuePollingInterval (AzureFunctionsJobHost__<path>).
+    for relative in ("main.bicep", "app/function.bicep"):
+        param = _param(relative, "durableMaxQueuePollingIntervalSeconds")
+        assert param["default"] <= 10
+        assert _limits(param) == {"min_value": 1, "max_value": 30}
+    # hh:mm:ss, seconds padded to two digits (the parameter stays below a minute).
+    value = src.app_settings()[DURABLE_POLLING_SETTING]
+    assert value == "00:00:${padLeft(string(durableMaxQueuePollingIntervalSeconds), 2, '0')}"
+    host = json.loads((src.ROOT / "host.json").read_text())
+    assert "maxQueuePollingInterval" not in host["extensions"]["durableTask"].get("storageProvider", {}), (
+        "one source for the interval: the app setting, not host.json"
+    )
+
+
+# --- issue 11: run secrets and keyed instance ids ------------------------------------------------------
+
+
+def test_run_secrets_vault_url_comes_from_the_workspace_or_a_parameter():
+    settings = src.app_settings()
+    assert settings["RUN_SECRETS_VAULT_URL"] == "runSecretsVaultUrl"
+    text = (src.INFRA / "main.bicep").read_text()
+    assert "workspace.properties.?keyVault" in text, "the workspace's associated vault by default"
+    assert "toLower(workspaceKeyVaultId) != 'none'" in text
+    assert "environment().suffixes.keyvaultDns" in text
+    given = json.loads((src.INFRA / "main.parameters.json").read_text())["parameters"]
+    assert given["workspaceKeyVaultId"]["value"] == "${WORKSPACE_KEY_VAULT_ID=}"
+
+
+def test_instance_id_key_is_a_key_vault_reference_to_a_secret_bicep_never_generates():
+    settings = src.app_settings()
+    assert settings["INSTANCE_ID_KEY"] == "@Microsoft.KeyVault(SecretUri=${instanceIdKeyUri})"
+    doc = src.bicep("app/keyvault.bicep")
+    names = {
+        src.body(r)["name"] for r in src.resources_of_type(doc, "Microsoft.KeyVault/vaults/secrets").values()
+    }
+    assert doc["variables"]["instanceIdKeySecretName"]["value"] not in names, (
+        "a Bicep-generated key (newGuid) would change on every deployment; the postprovision hook creates it once"
+    )
+    for path in src.bicep_files():
+        code = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("//")]
+        assert not any("newGuid(" in line for line in code), (
+            f"{path}: newGuid() values change on every deployment"
+        )
+
+
+def test_the_hook_waits_for_every_key_vault_reference_setting():
+    references = {
+        name for name, value in src.app_settings().items() if "@Microsoft.KeyVault(" in json.dumps(value)
+    }
+    output = src.bicep("main.bicep")["outputs"]["KEY_VAULT_REFERENCE_SETTINGS"]["value"]["operator"][
+        "operands"
+    ]
+    listed = set(output["true_value"].split(",")) | set(output["false_value"].split(","))
+    assert listed == references == {"SECRET_SEALING_KEY", "INSTANCE_ID_KEY", "WEBHOOK_SECRET"}
+    assert "WEBHOOK_SECRET" not in output["true_value"], "no WEBHOOK_SECRET reference when it is unset"

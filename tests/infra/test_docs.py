@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.infra import sources as src
+from tests.infra.test_azd import HOOK_KNOBS
 from tests.infra.test_bicep import BUILTIN_ROLES
 
 DEPLOY = src.ROOT / "docs" / "deploy.md"
@@ -12,7 +13,7 @@ DEPLOY = src.ROOT / "docs" / "deploy.md"
 
 def test_role_table_matches_the_bicep_role_ids():
     text = DEPLOY.read_text(encoding="utf-8")
-    rows = src.markdown_table(DEPLOY, "Role assignments, all for the app's identity")
+    rows = src.markdown_table(DEPLOY, "Role assignments (ids checked by `tests/infra`)")
     documented = {r[1]: r[0] for r in rows}
     assert documented == BUILTIN_ROLES
     assert set(re.findall(r"\b[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}\b", text)) == set(BUILTIN_ROLES)
@@ -33,8 +34,25 @@ def test_deploy_page_covers_the_steps():
         "Durable Task Scheduler",
         "### Permissions the deploying user needs",
         "## Cost",
+        # Issue 16: the first-deploy runbook.
+        "### 1. Prerequisites",
+        "1.24.0",
+        "### 2. Configure and `azd up`",
+        "### 3. After the first deploy: what to check",
+        "config/configreferences/appsettings",
+        "az eventgrid system-topic event-subscription show",
+        "python -m devhost run --workspace",
+        "## What `azd down` removes, and what it leaves",
+        "durableAlwaysReadyInstances",
+        "durableMaxQueuePollingIntervalSeconds",
+        "RUN_SECRETS_VAULT_URL",
+        "INSTANCE_ID_KEY",
+        "WORKSPACE_COMPUTE_PRINCIPAL_IDS",
     ):
         assert needle in text, needle
+    assert "does not touch the workspace" not in text, (
+        "false for azd <= 1.23; say exactly what azd down reaches"
+    )
 
 
 def test_env_values_named_in_the_docs_exist():
@@ -45,5 +63,7 @@ def test_env_values_named_in_the_docs_exist():
     params = src.bicep("main.bicep")["parameters"]
     given = (src.INFRA / "main.parameters.json").read_text()
     for name in re.findall(r"azd env set ([A-Z_]+)", text):
-        assert "${" + name in given, f"{name} is not read by infra/main.parameters.json"
+        assert "${" + name in given or name in HOOK_KNOBS, (
+            f"{name} is read neither by main.parameters.json nor by the hooks"
+        )
     assert "sweepEventsEnabled" in params
