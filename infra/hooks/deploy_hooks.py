@@ -506,8 +506,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hook", choices=("postprovision", "postdeploy"))
     hook = parser.parse_args(argv).hook
-    hooks = Hooks(Env(os.environ if environ is None else environ, hook))
     try:
+        hooks = Hooks(Env(os.environ if environ is None else environ, hook))
         getattr(hooks, hook)()
     except HookError as error:
         print(f"{hook}: {error}", file=sys.stderr, flush=True)

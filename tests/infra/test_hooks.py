@@ -241,6 +241,12 @@ def test_bad_compute_principal_ids_are_refused_before_anything_is_deployed(tmp_p
     assert not calls_to(calls, "deployment group create")
 
 
+def test_a_bad_knob_is_a_clear_error_not_a_traceback(tmp_path):
+    result, calls = run_hook(tmp_path, "postdeploy", scenario(), {**ENV, "HOOK_RETRY_SECONDS": "soon"})
+    assert result.returncode == 1 and "HOOK_RETRY_SECONDS must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr and calls == []
+
+
 def test_a_missing_output_is_named(tmp_path):
     env = {k: v for k, v in ENV.items() if k != "AZURE_KEY_VAULT_ID"}
     result, calls = run_hook(tmp_path, "postprovision", scenario(), env)
