@@ -26,11 +26,6 @@ param foundryWorkspaceId string
 param workspaceKeyVaultId string = ''
 
 @secure()
-@minLength(32)
-@description('SECRET_SEALING_KEY: keep it stable (sealed orchestration inputs need it). `azd env set SECRET_SEALING_KEY "$(openssl rand -base64 32)"`.')
-param secretSealingKey string
-
-@secure()
 @description('WEBHOOK_SECRET: when set, start routes require X-Signature-256. Leave empty for Polysync (it does not sign).')
 param webhookSecret string = ''
 
@@ -67,6 +62,13 @@ param sweepEventsEnabled bool = true
 
 @description('NCRONTAB for the orphan reconciler.')
 param reconcileSchedule string = '0 */10 * * * *'
+
+@description('RUN_SECRETS_TTL_HOURS: expiry of each run secret in the run-secrets vault; the reconciler erases expired ones whatever became of the run.')
+@minValue(1)
+param runSecretsTtlHours int = 168
+
+@description('SWEEP_ALLOW_CODE_OVERRIDES: false refuses the Command and Environment attributes (runs keep the template\'s own code).')
+param sweepAllowCodeOverrides bool = true
 
 @description('Always-ready instances for the `durable` function group (0: scale to zero, the default). 1 removes the cold start before Durable work (orchestrations, activities, timers) at a fixed baseline charge; docs/deploy.md has both figures.')
 @minValue(0)
@@ -149,7 +151,6 @@ module keyVault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     principalId: identity.outputs.principalId
-    secretSealingKey: secretSealingKey
     webhookSecret: webhookSecret
   }
 }
@@ -169,7 +170,6 @@ module functionApp 'app/function.bicep' = {
     storageQueueEndpoint: storage.outputs.queueEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint
     applicationInsightsConnectionString: monitoring.outputs.connectionString
-    secretSealingKeyUri: keyVault.outputs.secretSealingKeyUri
     webhookSecretUri: keyVault.outputs.webhookSecretUri
     instanceIdKeyUri: keyVault.outputs.instanceIdKeyUri
     runSecretsVaultUrl: runSecretsVaultUrl
@@ -185,6 +185,8 @@ module functionApp 'app/function.bicep' = {
     sweepStalledLimitSeconds: sweepStalledLimitSeconds
     sweepEventsEnabled: sweepEventsEnabled
     reconcileSchedule: reconcileSchedule
+    runSecretsTtlHours: runSecretsTtlHours
+    sweepAllowCodeOverrides: sweepAllowCodeOverrides
     durableAlwaysReadyInstances: durableAlwaysReadyInstances
     durableMaxQueuePollingIntervalSeconds: durableMaxQueuePollingIntervalSeconds
   }
@@ -203,7 +205,7 @@ output AZURE_FUNCTION_APP_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_RESOURCE_TOKEN string = resourceToken
 output INSTANCE_ID_KEY_SECRET_NAME string = keyVault.outputs.instanceIdKeySecretName
 // App settings that are Key Vault references; the postdeploy hook waits until each resolves.
-output KEY_VAULT_REFERENCE_SETTINGS string = empty(keyVault.outputs.webhookSecretUri) ? 'SECRET_SEALING_KEY,INSTANCE_ID_KEY' : 'SECRET_SEALING_KEY,INSTANCE_ID_KEY,WEBHOOK_SECRET'
+output KEY_VAULT_REFERENCE_SETTINGS string = empty(keyVault.outputs.webhookSecretUri) ? 'INSTANCE_ID_KEY' : 'INSTANCE_ID_KEY,WEBHOOK_SECRET'
 output FOUNDRY_WORKSPACE_ID string = foundryWorkspaceId
 output FOUNDRY_WORKSPACE_NAME string = workspaceName
 output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId

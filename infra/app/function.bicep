@@ -21,9 +21,6 @@ param storageTableEndpoint string
 
 param applicationInsightsConnectionString string
 
-@description('Versionless Key Vault secret URI of SECRET_SEALING_KEY.')
-param secretSealingKeyUri string
-
 @description('Versionless Key Vault secret URI of WEBHOOK_SECRET, or empty to leave signatures off.')
 param webhookSecretUri string = ''
 
@@ -56,6 +53,8 @@ param sweepPollsPerGeneration int
 param sweepStalledLimitSeconds int
 param sweepEventsEnabled bool
 param reconcileSchedule string
+param runSecretsTtlHours int
+param sweepAllowCodeOverrides bool
 
 @description('Always-ready instances for the `durable` function group; 0 scales to zero.')
 @minValue(0)
@@ -202,10 +201,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: reconcileSchedule
         }
         {
-          name: 'SECRET_SEALING_KEY'
-          value: '@Microsoft.KeyVault(SecretUri=${secretSealingKeyUri})'
-        }
-        {
           // Empty means "unset": start routes then accept unsigned bodies (Polysync cannot sign).
           name: 'WEBHOOK_SECRET'
           value: empty(webhookSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${webhookSecretUri})'
@@ -219,6 +214,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           // Vault where Secret parameters are written for the run (issue 11); empty: refused.
           name: 'RUN_SECRETS_VAULT_URL'
           value: runSecretsVaultUrl
+        }
+        {
+          name: 'RUN_SECRETS_TTL_HOURS'
+          value: string(runSecretsTtlHours)
+        }
+        {
+          name: 'SWEEP_ALLOW_CODE_OVERRIDES'
+          value: sweepAllowCodeOverrides ? 'true' : 'false'
         }
         {
           // host.json override (AzureFunctionsJobHost__<path>): how long an idle Durable queue waits between polls.

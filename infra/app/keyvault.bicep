@@ -1,5 +1,5 @@
-// Key Vault (RBAC mode, purge protection) holding the secrets the app reads: SECRET_SEALING_KEY,
-// WEBHOOK_SECRET and INSTANCE_ID_KEY. The app settings are Key Vault references resolved with the
+// Key Vault (RBAC mode, purge protection) holding the secrets the app reads: INSTANCE_ID_KEY and
+// WEBHOOK_SECRET (when set). The app settings are Key Vault references resolved with the
 // user-assigned identity (Key Vault Secrets User on this vault).
 //
 // INSTANCE_ID_KEY (the key of the keyed hash that makes instance ids) is NOT created here: Bicep
@@ -13,10 +13,6 @@ param tags object = {}
 
 @description('Principal id of the function app identity.')
 param principalId string
-
-@secure()
-@description('Value of SECRET_SEALING_KEY (seals Secret parameters inside orchestration input).')
-param secretSealingKey string
 
 @secure()
 @description('Value of WEBHOOK_SECRET; empty: no secret is stored and the app setting stays empty (signatures off).')
@@ -54,16 +50,6 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource sealingKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  // checkov:skip=CKV_AZURE_41: an expiry would silently break the Key Vault reference; rotate by re-provisioning (docs/deploy.md).
-  parent: vault
-  name: 'secret-sealing-key'
-  properties: {
-    value: secretSealingKey
-    contentType: 'text/plain'
-  }
-}
-
 resource webhookSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(webhookSecret)) {
   // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not look inside conditional (`if`) resources.
   // checkov:skip=CKV_AZURE_41: an expiry would silently break the Key Vault reference; rotate by re-provisioning (docs/deploy.md).
@@ -91,5 +77,4 @@ output instanceIdKeySecretName string = instanceIdKeySecretName
 // vaultUri ends with '/'. The hook creates this secret; the reference resolves once it exists.
 output instanceIdKeyUri string = '${vault.properties.vaultUri}secrets/${instanceIdKeySecretName}'
 // Versionless URIs: the platform picks up a new secret version without a redeploy (within 24 h, or on restart).
-output secretSealingKeyUri string = sealingKeySecret.properties.secretUri
 output webhookSecretUri string = empty(webhookSecret) ? '' : webhookSecretSecret.properties.secretUri

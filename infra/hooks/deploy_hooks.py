@@ -98,7 +98,7 @@ REFERENCE_HINTS = {
     "AccessToKeyVaultDenied": "the app identity needs 'Key Vault Secrets User' on the vault (main.bicep assigns it; "
     "a new assignment can take several minutes to apply) and the vault must accept the app's traffic",
     "SecretNotFound": "the secret does not exist: INSTANCE_ID_KEY is created by `azd hooks run postprovision`, "
-    "SECRET_SEALING_KEY and WEBHOOK_SECRET by `azd provision`",
+    "WEBHOOK_SECRET by `azd provision`",
     "SecretVersionNotFound": "the reference names a secret version that does not exist",
     "VaultNotFound": "the vault in the reference does not exist or is not reachable",
     "MSINotEnabled": "keyVaultReferenceIdentity must name the app's user-assigned identity (infra/app/function.bicep)",

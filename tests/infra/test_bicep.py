@@ -36,14 +36,6 @@ EXPECTED_ASSIGNMENTS = {
 APP_PRINCIPAL = {"principalId", "appPrincipalId"}
 # Settings the code reads that must NOT reach Azure (documented as emulator / devhost only).
 DEVHOST_ONLY = {"AZUREML_STATIC_TOKEN", "RUN_SECRETS_VAULT_STATIC_TOKEN", "RUN_SECRETS_VAULT_CA_BUNDLE"}
-# Read by the app since issue 11; infra/app/function.bicep gains them with issue 16 (which owns
-# infra/). Remove this set, and its two uses below, when that lands.
-PENDING_INFRA = {
-    "INSTANCE_ID_KEY",
-    "RUN_SECRETS_VAULT_URL",
-    "RUN_SECRETS_TTL_HOURS",
-    "SWEEP_ALLOW_CODE_OVERRIDES",
-}
 EVENT_TYPES = {
     "Microsoft.MachineLearningServices.RunStatusChanged",
     "Microsoft.MachineLearningServices.RunCompleted",
@@ -95,22 +87,19 @@ def test_parameters_file_matches_main_bicep():
     assert required <= set(given), (
         f"required parameters azd would have to prompt for: {required - set(given)}"
     )
-    assert given["secretSealingKey"]["value"] == "${SECRET_SEALING_KEY}"
     assert given["foundryWorkspaceId"]["value"] == "${FOUNDRY_WORKSPACE_ID}"
 
 
 def test_secret_parameters_are_secure_without_defaults():
     for relative, names in {
-        "main.bicep": ("secretSealingKey", "webhookSecret"),
-        "app/keyvault.bicep": ("secretSealingKey", "webhookSecret"),
+        "main.bicep": ("webhookSecret",),
+        "app/keyvault.bicep": ("webhookSecret",),
     }.items():
         params = src.bicep(relative)["parameters"]
         for name in names:
             decorators = {d["type"] for d in params[name]["decorators"]}
             assert "secure" in decorators, f"{relative}: {name} must be @secure()"
             assert params[name].get("default") in (None, ""), f"{relative}: {name} has a default value"
-    sealing = src.bicep("main.bicep")["parameters"]["secretSealingKey"]
-    assert sealing.get("default") is None, "SECRET_SEALING_KEY must be stable: no generated default"
 
 
 # --- app settings ---------------------------------------------------------------------------
@@ -119,7 +108,7 @@ def test_secret_parameters_are_secure_without_defaults():
 def test_every_documented_setting_is_set():
     documented = src.documented_settings()
     assert "AZUREML_WORKSPACE_ID" in documented
-    missing = set(documented) - DEVHOST_ONLY - PENDING_INFRA - set(src.app_settings())
+    missing = set(documented) - DEVHOST_ONLY - set(src.app_settings())
     assert not missing, (
         f"docs/architecture.md settings not set by infra/app/function.bicep: {sorted(missing)}"
     )
@@ -133,8 +122,41 @@ def test_every_setting_the_code_reads_is_set():
     assert "AZUREML_WORKSPACE_ID" in from_settings, (
         "could not extract the names foundry/settings.py reads: update tests/infra/sources.environ_lookups"
     )
-    missing = set(read) - DEVHOST_ONLY - PENDING_INFRA - set(src.app_settings())
+    missing = set(read) - DEVHOST_ONLY - set(src.app_settings())
     assert not missing, {n: sorted(str(p.relative_to(src.ROOT)) for p in read[n]) for n in missing}
+
+
+def test_every_app_setting_infra_sets_is_read_by_the_code():
+    # The other direction: a setting the app no longer reads (SECRET_SEALING_KEY since issue 11,
+    # whose Secret parameters go to Key Vault at start) must leave infra/, its secret with it.
+    read = set(src.code_setting_names())
+    platform = {
+        n
+        for n in src.app_settings()
+        if n.startswith(("AzureWebJobs", "AzureFunctionsJobHost__", "APPLICATIONINSIGHTS_"))
+    }
+    unread = set(src.app_settings()) - read - platform
+    assert not unread, f"infra/app/function.bicep sets settings no code reads: {sorted(unread)}"
+    for path in [*src.bicep_files(), src.INFRA / "main.parameters.json"]:
+        assert "SECRET_SEALING_KEY" not in path.read_text(), f"{path}: SECRET_SEALING_KEY is no longer read"
+
+
+def test_run_secret_expiry_and_code_overrides_are_parameters_with_the_apps_defaults():
+    for relative in ("main.bicep", "app/function.bicep"):
+        assert "runSecretsTtlHours" in _param_names(relative)
+        assert "sweepAllowCodeOverrides" in _param_names(relative)
+    main = src.bicep("main.bicep")["parameters"]
+    assert main["runSecretsTtlHours"]["default"] == 168  # foundry/settings.py: RUN_SECRETS_TTL_HOURS
+    assert main["sweepAllowCodeOverrides"]["default"] is True  # SWEEP_ALLOW_CODE_OVERRIDES
+    settings = src.app_settings()
+    ttl = settings["RUN_SECRETS_TTL_HOURS"]["function"]
+    assert ttl == {"type": "string", "parameters": {"value_to_convert": "runSecretsTtlHours"}}
+    overrides = settings["SWEEP_ALLOW_CODE_OVERRIDES"]["operator"]["operands"]
+    assert (overrides["true_value"], overrides["false_value"]) == ("true", "false")
+
+
+def _param_names(relative: str) -> set[str]:
+    return set(src.bicep(relative)["parameters"])
 
 
 def test_binding_expressions_and_host_json_settings_are_set():
@@ -185,7 +207,6 @@ def test_arm_endpoint_comes_from_the_cloud_without_trailing_slash():
 
 def test_secrets_are_key_vault_references_resolved_by_the_user_assigned_identity():
     settings = src.app_settings()
-    assert settings["SECRET_SEALING_KEY"] == "@Microsoft.KeyVault(SecretUri=${secretSealingKeyUri})"
     webhook = settings["WEBHOOK_SECRET"]["operator"]["operands"]
     assert webhook["false_value"] == "@Microsoft.KeyVault(SecretUri=${webhookSecretUri})"
     assert webhook["true_value"] == ""  # foundry/settings.py treats empty as unset
@@ -458,5 +479,5 @@ def test_the_hook_waits_for_every_key_vault_reference_setting():
         "operands"
     ]
     listed = set(output["true_value"].split(",")) | set(output["false_value"].split(","))
-    assert listed == references == {"SECRET_SEALING_KEY", "INSTANCE_ID_KEY", "WEBHOOK_SECRET"}
+    assert listed == references == {"INSTANCE_ID_KEY", "WEBHOOK_SECRET"}
     assert "WEBHOOK_SECRET" not in output["true_value"], "no WEBHOOK_SECRET reference when it is unset"

@@ -1,4 +1,4 @@
-"""docs/deploy.md stays in step with the infra it describes."""
+"""docs/deploy.md stays in step with the infra it describes; the settings tables with the code."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from tests.infra.test_azd import HOOK_KNOBS
 from tests.infra.test_bicep import BUILTIN_ROLES
 
 DEPLOY = src.ROOT / "docs" / "deploy.md"
+README = src.ROOT / "README.md"
 
 
 def test_role_table_matches_the_bicep_role_ids():
@@ -23,7 +24,6 @@ def test_deploy_page_covers_the_steps():
     text = DEPLOY.read_text(encoding="utf-8")
     for needle in (
         "azd up",
-        "azd env set SECRET_SEALING_KEY",
         "azd env set FOUNDRY_WORKSPACE_ID",
         "infra/eventgrid.bicep",
         "Destination endpoint not found",
@@ -50,6 +50,7 @@ def test_deploy_page_covers_the_steps():
         "WORKSPACE_COMPUTE_PRINCIPAL_IDS",
     ):
         assert needle in text, needle
+    assert "SECRET_SEALING_KEY" not in text, "no longer read (issue 11): nothing to set or keep"
     assert "does not touch the workspace" not in text, (
         "false for azd <= 1.23; say exactly what azd down reaches"
     )
@@ -67,3 +68,17 @@ def test_env_values_named_in_the_docs_exist():
             f"{name} is read neither by main.parameters.json nor by the hooks"
         )
     assert "sweepEventsEnabled" in params
+
+
+def _names_in_first_column(rows: list[list[str]]) -> set[str]:
+    # A README row may name two settings: "`SWEEP_POLL_FLOOR_SECONDS` / `SWEEP_POLL_CAP_SECONDS`".
+    return {name for row in rows for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", row[0])}
+
+
+def test_settings_tables_list_exactly_the_settings_the_code_reads():
+    read = set(src.code_setting_names())
+    assert "INSTANCE_ID_KEY" in read and "SWEEP_ALLOW_CODE_OVERRIDES" in read
+    architecture = _names_in_first_column(src.markdown_table(src.ARCHITECTURE, "## App settings"))
+    readme = _names_in_first_column(src.markdown_table(README, "## Settings (app settings)"))
+    assert architecture == read, {"not read": architecture - read, "undocumented": read - architecture}
+    assert readme == read, {"not read": readme - read, "undocumented": read - readme}

@@ -48,7 +48,7 @@ ENV = {
     "AZURE_FUNCTION_APP_PRINCIPAL_ID": "44444444-4444-4444-4444-444444444444",
     "AZURE_KEY_VAULT_ID": APP_VAULT,
     "INSTANCE_ID_KEY_SECRET_NAME": "instance-id-key",
-    "KEY_VAULT_REFERENCE_SETTINGS": "SECRET_SEALING_KEY,INSTANCE_ID_KEY",
+    "KEY_VAULT_REFERENCE_SETTINGS": "INSTANCE_ID_KEY,WEBHOOK_SECRET",
     "FOUNDRY_WORKSPACE_ID": WS_ID,
     "FOUNDRY_WORKSPACE_NAME": "ws_team",
     "FOUNDRY_WORKSPACE_SUBSCRIPTION_ID": SUB_WS,
@@ -94,7 +94,7 @@ def fail(err: str) -> dict:
     return {"code": 1, "err": err}
 
 
-RESOLVED = references(SECRET_SEALING_KEY="Resolved", INSTANCE_ID_KEY="Resolved")
+RESOLVED = references(WEBHOOK_SECRET="Resolved", INSTANCE_ID_KEY="Resolved")
 NO_TOPICS = {"value": []}
 TOPIC = {"value": [{"name": "existing-topic", "properties": {"source": WS_ID.upper(), "topicType": "x"}}]}
 
@@ -271,7 +271,7 @@ def test_deployment_names_fit_arm_for_the_longest_environment_name(tmp_path):
 
 
 def test_postdeploy_waits_for_key_vault_references_then_subscribes(tmp_path):
-    pending = ok(references(SECRET_SEALING_KEY="AccessToKeyVaultDenied", INSTANCE_ID_KEY="Initialized"))
+    pending = ok(references(WEBHOOK_SECRET="AccessToKeyVaultDenied", INSTANCE_ID_KEY="Initialized"))
     rules = scenario(topics=[ok(TOPIC)], references=[ok({"value": []}), pending, ok(RESOLVED)])
     result, calls = run_hook(tmp_path, "postdeploy", rules)
     assert result.returncode == 0, result.stderr
@@ -284,11 +284,11 @@ def test_postdeploy_waits_for_key_vault_references_then_subscribes(tmp_path):
         "functionAppId": APP_ID,
         "subscriptionName": ENV["EVENTGRID_SUBSCRIPTION_NAME"],
     }
-    assert "SECRET_SEALING_KEY: AccessToKeyVaultDenied" in result.stdout
+    assert "WEBHOOK_SECRET: AccessToKeyVaultDenied" in result.stdout
 
 
 def test_postdeploy_stops_on_a_reference_that_cannot_resolve(tmp_path):
-    broken = ok(references(SECRET_SEALING_KEY="Resolved", INSTANCE_ID_KEY="SecretNotFound"))
+    broken = ok(references(WEBHOOK_SECRET="Resolved", INSTANCE_ID_KEY="SecretNotFound"))
     result, calls = run_hook(tmp_path, "postdeploy", scenario(topics=[ok(TOPIC)], references=[broken]))
     assert result.returncode == 1
     assert (
@@ -298,7 +298,7 @@ def test_postdeploy_stops_on_a_reference_that_cannot_resolve(tmp_path):
 
 
 def test_postdeploy_gives_up_on_references_that_never_resolve(tmp_path):
-    pending = ok(references(SECRET_SEALING_KEY="Resolved", INSTANCE_ID_KEY="Initialized"))
+    pending = ok(references(WEBHOOK_SECRET="Resolved", INSTANCE_ID_KEY="Initialized"))
     env = {**ENV, "KEY_VAULT_REFERENCE_ATTEMPTS": "3"}
     result, calls = run_hook(tmp_path, "postdeploy", scenario(topics=[ok(TOPIC)], references=[pending]), env)
     assert result.returncode == 1 and "still unresolved after 3 checks" in result.stderr
