@@ -3,15 +3,24 @@
 Events are hints (at-least-once, unordered, late): this only extracts which job
 changed and to what, for the orchestrator to confirm with a GET.  It never raises,
 whatever arrives, because Event Grid would only redeliver a poison event.
+
+Both delivery schemas are read: Event Grid (`topic`, `eventType`, `eventTime`) and
+CloudEvents 1.0 (`source`, `type`, `time`). Data keys are read case-insensitively:
+the service's events have been published with camelCase (`runId`, `runTags`,
+`runStatus`) and PascalCase (`RunId`, `RunTags`, `RunStatus`) keys
+(tests/recordings/README.md). An event must name this workspace as its topic/source,
+and is placed on a run only when its run is that run's own job (a sweep's trials carry
+their parent's tags but are other runs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from foundry import tags as tag
-from foundry.names import INSTANCE_ID_RE, JOB_NAME_RE
+from foundry.names import INSTANCE_ID_RE, JOB_NAME_RE, is_job_of_instance
 from foundry.status import canonical_status
 from foundry.workspace import Workspace
 
@@ -33,20 +42,33 @@ def _str(value: Any, limit: int = 1024) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= limit else None
 
 
+def _field(mapping: Mapping[str, Any], *names: str) -> Any:
+    """The first of `names` present in `mapping`, compared case-insensitively."""
+    for name in names:
+        if name in mapping:
+            return mapping[name]
+    folded = {str(k).lower(): v for k, v in mapping.items()}
+    for name in names:
+        if name.lower() in folded:
+            return folded[name.lower()]
+    return None
+
+
 def _parse(event: Any, workspace: Workspace) -> tuple[RunEvent | None, str | None]:
     if not isinstance(event, dict):
         return None, "event is not a JSON object"
-    event_type = event.get("eventType", event.get("type"))
+    event_type = _field(event, "eventType", "type")
     if event_type not in (RUN_STATUS_CHANGED, RUN_COMPLETED):
         return None, f"event type {str(event_type)[:100]!r} is not a run status event"
-    topic = event.get("topic", event.get("source"))
-    if topic is not None:
-        if not isinstance(topic, str) or topic.rstrip("/").lower() != workspace.arm_id.lower():
-            return None, "event is for another workspace"
+    topic = _field(event, "topic", "source")
+    if not isinstance(topic, str) or not topic:
+        return None, "event names no topic (workspace); cannot tell whose run it is"
+    if topic.rstrip("/").lower() != workspace.arm_id.lower():
+        return None, "event is for another workspace"
     data = event.get("data")
     if not isinstance(data, dict):
         return None, "event has no data object"
-    job_name = _str(data.get("runId"), 255)
+    job_name = _str(_field(data, "runId"), 255)
     if job_name is None:
         subject = _str(event.get("subject"))
         if subject and "/runs/" in subject:
@@ -56,14 +78,16 @@ def _parse(event: Any, workspace: Workspace) -> tuple[RunEvent | None, str | Non
     if event_type == RUN_COMPLETED:
         status = "Completed"
     else:
-        status = canonical_status(data.get("runStatus"))
+        status = canonical_status(_field(data, "runStatus"))
         if status is None:
             return None, "event has no recognised runStatus"
-    tags = data.get("runTags")
+    tags = _field(data, "runTags")
     instance = tags.get(tag.INSTANCE) if isinstance(tags, dict) else None
     if not (isinstance(instance, str) and INSTANCE_ID_RE.fullmatch(instance)):
         instance = None
-    event_time = event.get("eventTime", event.get("time"))
+    elif not is_job_of_instance(job_name, instance):
+        return None, f"run {job_name} carries instance {instance}'s tag but is not its job (a trial?)"
+    event_time = _field(event, "eventTime", "time")
     return (
         RunEvent(
             job_name=job_name,

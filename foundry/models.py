@@ -395,6 +395,12 @@ def attribute_field(key: str) -> str | None:
     return _ATTRIBUTE_KEYS.get(_squash(key)) if isinstance(key, str) else None
 
 
+def _meant_as_attribute(key: Any) -> bool:
+    """A flat-body key spelled like a Polysync attribute (`AI Foundry ...`): a typo of one is
+    reported as an unknown attribute, never sent to the sweep as a parameter."""
+    return isinstance(key, str) and (attribute_field(key) is not None or _squash(key).startswith("aifoundry"))
+
+
 def _text(v: Any, label: str, limit: int) -> str | None:
     if v is None:
         return None
@@ -700,7 +706,13 @@ def _parameter(item: Any, path: str, *, trusted: bool, errors: list[FieldError])
     try:
         param = Parameter.model_validate(data)
     except ValidationError as exc:
-        errors.extend(_pydantic_errors(exc, path, _PARAM_ALIASES))
+        name = item.get("name")
+        for e in _pydantic_errors(exc, path, _PARAM_ALIASES):
+            # name the parameter, not only its position
+            named = isinstance(name, str) and name.strip() and not e.field.endswith(".name")
+            errors.append(
+                FieldError(e.field, f"parameter '{name.strip()[:100]}': {e.message}" if named else e.message)
+            )
         return None
     if reference:
         if not (
@@ -829,11 +841,11 @@ def parse_flat_request(
     raw_attrs: dict[str, Any] = {}
     params: list[tuple[int, str, Parameter]] = []
     candidates = [(k, v) for k, v in body.items() if k not in RESERVED_FLAT_KEYS]
-    param_count = sum(1 for k, _ in candidates if attribute_field(k) is None)
+    param_count = sum(1 for k, _ in candidates if not _meant_as_attribute(k))
     if param_count > MAX_PARAMETERS:
         errors.append(FieldError("body", f"more than {MAX_PARAMETERS} parameters."))
     for i, (key, value) in enumerate(candidates):
-        if attribute_field(key) is not None:
+        if _meant_as_attribute(key):
             raw_attrs[key] = value
             continue
         if param_count > MAX_PARAMETERS:
@@ -845,7 +857,10 @@ def parse_flat_request(
         local: list[FieldError] = []
         p = _parameter(item, _label(key), trusted=False, errors=local)
         # the flat body has one key per parameter: report `lr`, not `lr.value`
-        errors.extend(FieldError(_label(key), e.message) for e in local)
+        errors.extend(
+            FieldError(_label(key), e.message.removeprefix(f"parameter '{key.strip()[:100]}': "))
+            for e in local
+        )
         if p is not None:
             params.append((i, key, p))
     attrs, attr_errors = _attributes(raw_attrs, lambda k: k)

@@ -68,6 +68,12 @@ def job_name_for(instance_id: str, template: str) -> str:
     return f"{prefix}-{_digest(instance_id)[:_HASH_LEN]}"
 
 
+def is_job_of_instance(job_name: str, instance_id: str) -> bool:
+    """Whether `job_name` is the job `job_name_for` gives `instance_id` (whatever the
+    template): its name ends with the instance's hash. A sweep's trial (`{job}_{k}`) is not."""
+    return job_name.endswith("-" + _digest(instance_id)[:_HASH_LEN])
+
+
 def instance_id_for(run_id: str | None, template: str, key: str | None) -> str:
     """The durable instance id: a keyed hash of template and `runId` (idempotency key), or fresh.
 

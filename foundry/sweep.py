@@ -4,7 +4,8 @@ Pure: template dict + request in, body dict out.  The template is the user's
 definition, edited in AI Foundry; we copy it and change only what Polysync owns
 (display name, tags, the attribute overrides, one-value choices for the Input
 parameters, sampling and limits), and drop what the service owns (status,
-studio endpoints, best-trial properties) so the PUT is accepted as a new job.
+studio endpoints, `_aml_system_*` bookkeeping, run properties, best-trial results,
+the run's output bindings; `strip_service_state`) so the PUT is a new job's own.
 """
 
 from __future__ import annotations
@@ -19,16 +20,22 @@ from foundry.errors import FieldError, RequestValidationError, TemplateError
 from foundry.models import ATTRIBUTE_NAMES, GOALS, RunRequest
 from foundry.workspace import Workspace
 
-# Resource envelope fields: read-only in ARM.
+# What the service writes into a job it runs, which a copy must not carry. Derived from
+# the service's own answers (tests/recordings/README.md: the azure-ai-ml sweep recording)
+# and the SDK (azure-ai-ml reads `best_child_run_id`, writes `ContentSnapshotId`).
+# Resource fields that are read-only or the service's:
 _READ_ONLY_PROPERTIES = frozenset({"status", "isArchived", "creationContext", "parentJobName", "error"})
 # `services` entries the service fills in for every job.
 _SERVER_SERVICES = frozenset({"Studio", "Tracking"})
-# Keys of the user `properties` map that the sweep service writes on a run.
+# Tags the service writes (HyperDrive bookkeeping, one per generated trial, ...).
+_SERVER_TAG_PREFIXES = ("_aml_system_",)
+# Keys of the user `properties` map that the service writes on a run (compared lower case).
 _SERVER_PROPERTY_KEYS = frozenset(
     {
         "best_child_run_id",
         "score",
         "best_metric_status",
+        "best_data_container_id",
         "primary_metric_config",
         "resume_from",
         "runtemplate",
@@ -40,9 +47,13 @@ _SERVER_PROPERTY_KEYS = frozenset(
         "contentsnapshotid",
         "processinfofile",
         "processstatusfile",
+        "user_agent",
+        "space_size",
     }
 )
 _SERVER_PROPERTY_PREFIXES = ("azureml.", "_azureml.", "mlflow.")
+# The output the service adds to every job, bound to that run's artifact store.
+_RUN_ARTIFACT_URI = "azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.{name}"
 
 
 # search-space expression -> argument names in wire order (logical/YAML form keys)
@@ -135,16 +146,58 @@ def _clean_properties_map(value: Any) -> dict[str, str] | None:
 def _clean_outputs(outputs: Any, template_name: str | None) -> Any:
     """Drop output URIs the service derived from the template job's own name (`.../{name}/...`,
     `dcid.{name}`): reusing them would make the new job write into the template's output folder.
-    The service assigns fresh ones."""
+    The `default` output the service added for the template's run goes entirely. The service
+    assigns fresh ones."""
     if not isinstance(outputs, dict) or not template_name:
         return outputs
     own = re.compile(rf"(^|[/.]){re.escape(template_name)}($|/)")
+    run_artifacts = _RUN_ARTIFACT_URI.format(name=template_name)
     cleaned: dict[str, Any] = {}
     for key, out in outputs.items():
+        if key == "default" and isinstance(out, dict) and out.get("uri") == run_artifacts:
+            continue
         if isinstance(out, dict) and isinstance(out.get("uri"), str) and own.search(out["uri"]):
             out = {k: v for k, v in out.items() if k != "uri"}
         cleaned[key] = out
     return cleaned
+
+
+def _drop_nulls(value: Any) -> Any:
+    """The service answers with explicit nulls (`description: null`, `logbase: null`); a new
+    job states only what it defines."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def strip_service_state(src: dict[str, Any], template_name: str | None) -> dict[str, Any]:
+    """The template job's own definition: its `properties` without what the service wrote
+    into it (status, studio services, bookkeeping tags and properties, best-trial results,
+    nulls, the run's output bindings). Pure; `src` is not changed."""
+    props: dict[str, Any] = {
+        k: _drop_nulls(copy.deepcopy(v))
+        for k, v in src.items()
+        if k not in _READ_ONLY_PROPERTIES and v is not None
+    }
+    services = props.pop("services", None)
+    if isinstance(services, dict):
+        user_services = {k: v for k, v in services.items() if k not in _SERVER_SERVICES}
+        if user_services:
+            props["services"] = user_services
+    user_props = _clean_properties_map(props.pop("properties", None))
+    if user_props:
+        props["properties"] = user_props
+    if isinstance(props.get("tags"), dict):
+        props["tags"] = {
+            k: v
+            for k, v in props["tags"].items()
+            if not (isinstance(k, str) and k.startswith(_SERVER_TAG_PREFIXES))
+        }
+    if "outputs" in props:
+        props["outputs"] = _clean_outputs(props["outputs"], template_name)
+    return props
 
 
 def _algorithm(template_algo: Any, wanted: str) -> dict[str, Any]:
@@ -193,18 +246,7 @@ def build_sweep_body(
         )
     refuse_run_as_template(template)
     attrs = request.attributes
-    props: dict[str, Any] = {k: copy.deepcopy(v) for k, v in src.items() if k not in _READ_ONLY_PROPERTIES}
-
-    services = props.pop("services", None)
-    if isinstance(services, dict):
-        user_services = {k: v for k, v in services.items() if k not in _SERVER_SERVICES}
-        if user_services:
-            props["services"] = user_services
-    user_props = _clean_properties_map(props.pop("properties", None))
-    if user_props:
-        props["properties"] = user_props
-    if "outputs" in props:
-        props["outputs"] = _clean_outputs(props["outputs"], template_name)
+    props = strip_service_state(src, template_name)
 
     tags = {k: v for k, v in (props.get("tags") or {}).items() if isinstance(k, str)}
     tags[tag.INSTANCE] = instance_id

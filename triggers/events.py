@@ -22,19 +22,36 @@ log = logging.getLogger("triggers.events")
 bp = df.Blueprint()
 
 
-def event_to_dict(event: func.EventGridEvent) -> dict[str, Any]:
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def event_to_dict(event: Any) -> dict[str, Any]:
+    """The delivered event as a plain dict, in its own schema: the Functions worker hands
+    the trigger a `func.EventGridEvent` (Event Grid schema: topic, event_type, event_time)
+    or a `func.CloudEvent` (CloudEvents 1.0, a subscription with `CloudEventSchemaV1_0`:
+    source, type, time), whichever the subscription delivers."""
     try:
         data = event.get_json()
     except ValueError:
         data = None
-    event_time = event.event_time
+    if hasattr(event, "specversion"):
+        return {
+            "id": getattr(event, "id", None),
+            "source": getattr(event, "source", None),
+            "subject": getattr(event, "subject", None),
+            "type": getattr(event, "type", None),
+            "time": _iso(getattr(event, "time", None)),
+            "specversion": event.specversion,
+            "data": data,
+        }
     return {
-        "id": event.id,
-        "topic": event.topic,
-        "subject": event.subject,
-        "eventType": event.event_type,
-        "eventTime": event_time.isoformat() if hasattr(event_time, "isoformat") else event_time,
-        "dataVersion": event.data_version,
+        "id": getattr(event, "id", None),
+        "topic": getattr(event, "topic", None),
+        "subject": getattr(event, "subject", None),
+        "eventType": getattr(event, "event_type", None),
+        "eventTime": _iso(getattr(event, "event_time", None)),
+        "dataVersion": getattr(event, "data_version", None),
         "data": data,
     }
 
@@ -42,7 +59,11 @@ def event_to_dict(event: func.EventGridEvent) -> dict[str, Any]:
 @bp.event_grid_trigger(arg_name="event")
 @bp.durable_client_input(client_name="client")
 async def azureml_events(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
-    body = event_to_dict(event)
+    try:
+        body = event_to_dict(event)
+    except Exception as exc:  # noqa: BLE001 - a poison event is dropped, never retried
+        log.info("ignored an undecodable Event Grid event (%s)", type(exc).__name__)
+        return
     parsed, why = parse_run_event(body, services.settings().workspace)
     if parsed is None:
         log.info("ignored Event Grid event %s: %s", str(body.get("id"))[:64], why)

@@ -487,23 +487,14 @@ def _from_function_result(result: Any) -> _Reply:
     return _json(200, result)
 
 
-def _event_grid_event(ev: dict[str, Any]) -> func.EventGridEvent:
-    et = ev.get("eventTime")
-    event_time = None
-    if et:
-        try:
-            event_time = parse_iso(et)
-        except (ValueError, OverflowError):
-            event_time = None
-    return func.EventGridEvent(
-        id=ev.get("id", ""),
-        data=ev.get("data"),
-        topic=ev.get("topic", ""),
-        subject=ev.get("subject", ""),
-        event_type=ev.get("eventType", ""),
-        event_time=event_time,
-        data_version=ev.get("dataVersion", ""),
-    )
+def _event_grid_event(ev: dict[str, Any]) -> Any:
+    """The trigger's argument as the Python worker builds it from the delivered JSON:
+    azure-functions' `EventGridEventInConverter.decode` (a `func.EventGridEvent`, or a
+    `func.CloudEvent` for a CloudEvents 1.0 subscription)."""
+    from azure.functions.eventgrid import EventGridEventInConverter
+    from azure.functions.meta import Datum
+
+    return EventGridEventInConverter.decode(Datum(json.dumps(ev), "json"), trigger_metadata=None)
 
 
 def _resolve_setting(expr: str) -> str:

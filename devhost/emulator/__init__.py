@@ -1,4 +1,5 @@
-"""Azure ML workspace emulator (ARM REST shapes for jobs, api-version 2024-10-01)."""
+"""Azure ML workspace emulator: the ARM REST surface the connector and the azure-ai-ml
+SDK use (every published api-version), plus the run-history data plane. See docs/emulator.md."""
 
 from .faults import FAULT_KINDS, FaultPlan
 from .server import API_VERSION, WorkspaceEmulator

@@ -1,4 +1,5 @@
-"""PUT-body validation, modelled on what the Azure ML service (2024-10-01) rejects."""
+"""PUT-body validation, modelled on what the Azure ML service rejects (same rules in every api-version
+the emulator accepts)."""
 
 from __future__ import annotations
 
@@ -33,14 +34,6 @@ _NUMERIC_ARGS = {
     "qlognormal": 3,
 }
 
-_ARM_COMPUTE_RE = re.compile(r"/computes/([^/]+)/?$", re.IGNORECASE)
-_ARM_ENV_RE = re.compile(r"/environments/([^/]+)/versions/([^/]+)/?$", re.IGNORECASE)
-_REGISTRY_ENV_RE = re.compile(
-    r"^azureml://registries/([^/]+)/environments/([^/]+)/(versions|labels)/([^/]+)/?$", re.IGNORECASE
-)
-_SHORT_ENV_VERSION_RE = re.compile(r"^azureml:([^:@/]+):([^:@/]+)$", re.IGNORECASE)
-_SHORT_ENV_LABEL_RE = re.compile(r"^azureml:([^:@/]+)@([^:@/]+)$", re.IGNORECASE)
-
 
 def validate_name(name: str) -> None:
     if not JOB_NAME_RE.match(name):
@@ -52,36 +45,12 @@ def validate_name(name: str) -> None:
         )
 
 
-def compute_name(compute_id: str) -> str:
-    """`/subscriptions/.../computes/NAME`, `azureml:NAME` or a bare NAME -> NAME."""
-    m = _ARM_COMPUTE_RE.search(compute_id)
-    if m:
-        return m.group(1)
-    if compute_id.lower().startswith("azureml:"):
-        return compute_id[len("azureml:") :]
-    return compute_id
-
-
-def environment_known(env_id: str, workspace_envs: dict[str, set[str]], curated: dict[str, set[str]]) -> bool:
-    m = _SHORT_ENV_VERSION_RE.match(env_id)
-    if m:
-        return m.group(2) in workspace_envs.get(m.group(1), set())
-    m = _SHORT_ENV_LABEL_RE.match(env_id)
-    if m:
-        return m.group(2).lower() == "latest" and bool(workspace_envs.get(m.group(1)))
-    m = _REGISTRY_ENV_RE.match(env_id)
-    if m:
-        registry, name, kind, ref = m.groups()
-        if registry.lower() != "azureml" or name not in curated:
-            return False
-        if kind.lower() == "labels":
-            return ref.lower() == "latest"
-        return ref in curated[name] or "*" in curated[name]
-    if env_id.startswith("/"):
-        m = _ARM_ENV_RE.search(env_id)
-        if m:
-            return m.group(2) in workspace_envs.get(m.group(1), set())
-    return False
+def validate_command(props: dict) -> None:
+    for key in ("command", "environmentId"):
+        if not isinstance(props.get(key), str) or not props[key]:
+            raise user_error(
+                f"Command job {key} is required.", target=f"properties.{key}", inner_code="RequiredField"
+            )
 
 
 def _is_num(v: Any) -> bool:

@@ -51,7 +51,8 @@ def test_events_in_order_with_schema_and_times(vclock, make_emu):
         assert data["experimentName"] == "polysync-sweeps"
         assert data["runId"] == "run-1"
         assert data["runType"] == "hyperdrive"
-        assert data["runTags"] == {"polysync.run": "r1"}
+        assert data["runTags"]["polysync.run"] == "r1"
+        assert data["runTags"]["_aml_system_max_total_jobs"] == "10"  # the service's own tags ride along
         assert isinstance(data["runProperties"], dict)
         assert e["dataVersion"] == "2" and e["metadataVersion"] == "1"
         assert ("runStatus" in data) == (e["eventType"] == CHANGED)
@@ -97,3 +98,20 @@ def test_sink_set_later_and_failing_sink(vclock, make_emu):
     vclock.advance(400)
     assert [e["data"].get("runStatus") for e in got] == ["Running", "Finalizing", "Completed", None]
     assert client.get("run-1").json()["properties"]["status"] == "Completed"
+
+
+def test_cloud_event_schema(vclock, make_emu):
+    """With `event_schema="CloudEventSchemaV1_0"` events arrive as an Event Grid subscription with
+    that delivery schema sends them: `source`, `type`, `time`, `specversion` (MicrosoftDocs/
+    azure-docs, event-schema-machine-learning.md, "Cloud event schema" tab; tests/recordings)."""
+    emu, client, got = collect(vclock, make_emu, event_schema="CloudEventSchemaV1_0")
+    client.put("run-1", sweep_body())
+    vclock.advance(400)
+    assert [(e["type"], e["data"].get("runStatus")) for _, e in got][-2:] == [
+        (CHANGED, "Completed"),
+        (COMPLETED, None),
+    ]
+    for _, e in got:
+        assert set(e) == {"id", "source", "subject", "type", "time", "data", "specversion"}
+        assert e["source"] == emu.workspace_id and e["specversion"] == "1.0"
+        assert e["data"]["runId"] == "run-1"

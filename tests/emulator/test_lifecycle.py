@@ -151,17 +151,28 @@ def test_template_workspace_ids_rewritten(make_emu):
     assert emu.workspace_id in job["properties"]["services"]["Studio"]["endpoint"]
 
 
-def test_submitted_copy_of_template_completes_with_own_output_path(vclock, make_emu):
+def test_output_uris_are_the_callers_or_the_services(vclock, make_emu):
+    """The service binds outputs at creation: a URI the caller sends is kept as sent (a copy of
+    a template that keeps the template's URI writes into the template's folder - the service
+    does not fix that for you); an output without one gets this job's path; and it adds the
+    `default` output on `workspaceartifactstore/ExperimentRun/dcid.{job}` (recorded PUT answer,
+    tests/recordings)."""
     emu = make_emu(templates_dir=WorkspaceEmulator.default_templates_dir())
     client = Client(emu)
     template = client.get("train-sweep-template").json()
     props = {k: v for k, v in template["properties"].items() if k not in ("status", "services")}
-    resp = client.put("from-template", {"properties": props})
-    assert resp.status_code == 201, resp.text
+    props["outputs"]["report"] = {"jobOutputType": "uri_file", "mode": "Upload"}
+    created = client.put("from-template", {"properties": props}).json()["properties"]
+    assert created["outputs"]["model"]["uri"] == template["properties"]["outputs"]["model"]["uri"]
+    assert (
+        created["outputs"]["report"]["uri"]
+        == "azureml://datastores/workspaceblobstore/paths/azureml/from-template/report/"
+    )
+    assert created["outputs"]["default"]["uri"] == (
+        "azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.from-template"
+    )
     vclock.advance(300)
-    done = client.get("from-template").json()["properties"]
-    assert done["status"] == "Completed"
-    assert done["outputs"]["model"]["uri"].endswith("/azureml/from-template/model/")
+    assert client.get("from-template").json()["properties"]["status"] == "Completed"
 
 
 def test_emulator_holds_clock_during_request(vclock, make_emu):

@@ -10,10 +10,16 @@ from .conftest import Client, assert_arm_error, sweep_body
 
 
 def test_put_creates_job_201(make_emu):
+    """201 with the resource and a `Location` (the job URL, caller's api-version); the Studio
+    service's endpoint uses `wsid=/subscriptions/{s}/resourcegroups/{rg}/workspaces/{ws}` without
+    a tenant (the SDK appends `tid`). Source: tests/recordings, the recorded PUT answer."""
     emu = make_emu(tenant_id="tenant-1")
     client = Client(emu)
     resp = client.put("run-1", sweep_body())
     assert resp.status_code == 201, resp.text
+    assert (
+        resp.headers["Location"] == f"{emu.arm_endpoint}{emu.workspace_id}/jobs/run-1?api-version=2024-10-01"
+    )
     job = resp.json()
     assert job["name"] == "run-1"
     assert job["id"] == f"{emu.workspace_id}/jobs/run-1"
@@ -22,7 +28,8 @@ def test_put_creates_job_201(make_emu):
     props = job["properties"]
     assert props["status"] == "NotStarted"
     assert props["services"]["Studio"]["endpoint"] == (
-        f"https://ml.azure.com/runs/run-1?wsid={emu.workspace_id}&tid=tenant-1"
+        "https://ml.azure.com/runs/run-1?wsid=/subscriptions/00000000-0000-0000-0000-000000000000"
+        "/resourcegroups/rg-polysync-dev/workspaces/foundry-dev"
     )
     assert props["searchSpace"]["batch_size"] == ["choice", [[16, 32, 64]]]
     assert client.get("run-1").json() == job
@@ -141,12 +148,48 @@ def test_unknown_environment_rejected_naming_it(client):
         "Microsoft.MachineLearningServices/workspaces/foundry-dev/environments/sklearn-env/versions/2",
         "azureml://registries/azureml/environments/sklearn-1.5/versions/7",
         "azureml://registries/azureml/environments/sklearn-1.5/labels/latest",
+        "azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu:33",
+        "azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest",
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-polysync-dev/providers/"
+        "Microsoft.MachineLearningServices/workspaces/foundry-dev/environments/AzureML-sklearn-1.0-ubuntu20.04-py38-cpu/versions/33",
     ],
 )
 def test_environment_forms_accepted(client, env):
+    """Workspace and curated environments in every form the service accepts; curated ones are
+    visible in the workspace (recorded PUT: `azureml:AzureML-sklearn-...:33` accepted)."""
     body = sweep_body()
     body["properties"]["trial"]["environmentId"] = env
     assert client.put("run-e", body).status_code == 201, env
+
+
+def test_short_environment_reference_is_stored_resolved(client):
+    """The service stores `azureml:NAME:VERSION` as the workspace environment's ARM id
+    (tests/recordings: sent `azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu:33`, answered
+    `.../workspaces/00000/environments/AzureML-sklearn-1.0-ubuntu20.04-py38-cpu/versions/33`)."""
+    body = sweep_body()
+    body["properties"]["trial"]["environmentId"] = "azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu:33"
+    stored = client.put("run-e", body).json()["properties"]["trial"]["environmentId"]
+    assert (
+        stored
+        == f"{client.emu.workspace_id}/environments/AzureML-sklearn-1.0-ubuntu20.04-py38-cpu/versions/33"
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        "azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu:34",
+        "azureml://registries/other/environments/sklearn-1.5/versions/7",
+        "azureml://registries/azureml/environments/no-such-env/labels/latest",
+        "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-polysync-dev/providers/"
+        "Microsoft.MachineLearningServices/workspaces/foundry-dev/environments/sklearn-env/versions/2",
+    ],
+)
+def test_environments_outside_the_catalog_rejected(client, env):
+    body = sweep_body()
+    body["properties"]["trial"]["environmentId"] = env
+    err = assert_arm_error(client.put("run-e", body), 400, "UserError")
+    assert err["details"][0]["code"] == "EnvironmentNotFound"
 
 
 def test_templates_dir_adds_computes_and_environments(make_emu):
@@ -171,6 +214,8 @@ def test_reput_identical_returns_existing_unchanged(vclock, client):
 
 
 def test_reput_mutable_fields_updates_them(vclock, client):
+    """Only description, tags, displayName, properties, isArchived may change (facts.md);
+    the service's own `_aml_system_*` tags and sweep properties stay."""
     client.put("run-1", sweep_body())
     vclock.advance(5)
     body = sweep_body(extra="yes")
@@ -179,7 +224,10 @@ def test_reput_mutable_fields_updates_them(vclock, client):
     resp = client.put("run-1", body)
     assert resp.status_code == 200
     props = resp.json()["properties"]
-    assert props["tags"] == {"polysync.run": "r1", "extra": "yes"}
+    user_tags = {k: v for k, v in props["tags"].items() if not k.startswith("_aml_system_")}
+    assert user_tags == {"polysync.run": "r1", "extra": "yes"}
+    assert props["tags"]["_aml_system_max_total_jobs"] == "10"
+    assert props["properties"]["runTemplate"] == "HyperDrive"
     assert props["displayName"] == "renamed"
     assert props["description"] == "now described"
     assert props["status"] == "Queued"
@@ -194,6 +242,7 @@ def test_reput_mutable_fields_updates_them(vclock, client):
         lambda p: p["searchSpace"].update(batch_size=["choice", [[8]]]),
         lambda p: p.update(computeId="gpu-cluster"),
         lambda p: p["objective"].update(primaryMetric="loss"),
+        lambda p: p["trial"].update(environmentVariables={"A": "1"}),
     ],
 )
 def test_reput_immutable_change_rejected(client, mutate):
@@ -204,7 +253,66 @@ def test_reput_immutable_change_rejected(client, mutate):
     assert "A job with this name already exists" in err["message"]
     assert "cannot be changed" in err["message"]
     assert err["details"][0]["code"] == "JobPropertyImmutable"
-    assert client.get("run-1").json()["properties"]["trial"] == sweep_body()["properties"]["trial"]
+    assert (
+        client.get("run-1").json()["properties"]["trial"]["command"]
+        == sweep_body()["properties"]["trial"]["command"]
+    )
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p["trial"].update(environmentVariables={}),
+        lambda p: p["trial"].update(distribution=None),
+        lambda p: p["objective"].update(goal="maximize"),
+        lambda p: p["samplingAlgorithm"].update(samplingAlgorithmType="random"),
+        lambda p: p["trial"].update(
+            environmentId="/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-polysync-dev"
+            "/providers/Microsoft.MachineLearningServices/workspaces/foundry-dev/environments/sklearn-env/versions/3"
+        ),
+        lambda p: p.update(computeId="azureml:cpu-cluster"),
+        lambda p: p.update(experimentName="polysync-sweeps", inputs={}),
+    ],
+)
+def test_reput_compares_meaning_not_bytes(client, mutate):
+    """The service compares definitions: an empty field and an absent one are equal, enum
+    casing is no change (the SDK sends `maximize`, the service stores `Maximize`: recorded PUT
+    in tests/recordings), and a reference equals its resolved form."""
+    client.put("run-1", sweep_body())
+    body = sweep_body()
+    mutate(body["properties"])
+    assert client.put("run-1", body).status_code == 200
+    assert client.emu.calls["put_created"] == 1
+
+
+def test_reput_of_the_answer_itself_is_no_change(vclock, client):
+    """A GET sent back as a PUT (what a client re-submitting a fetched job does) carries the
+    service's own additions - default output URIs, the `default` output, nulls, status - and
+    still defines the same job."""
+    client.put("run-1", sweep_body())
+    vclock.advance(40)
+    fetched = client.get("run-1").json()
+    resp = client.put("run-1", {"properties": fetched["properties"]})
+    assert resp.status_code == 200, resp.text
+    assert client.emu.calls["put_created"] == 1
+
+
+def test_compute_ids_are_compared_whole(client):
+    """A compute ARM id must name this workspace's compute: subscription, resource group and
+    workspace are compared, not only the last segment."""
+    own = client.emu.compute_id("cpu-cluster")
+    for other in (
+        own.replace("foundry-dev", "other-ws"),
+        own.replace("rg-polysync-dev", "rg-other"),
+        own.replace("00000000-0000-0000-0000-000000000000", "11111111-1111-1111-1111-111111111111"),
+    ):
+        body = sweep_body()
+        body["properties"]["computeId"] = other
+        err = assert_arm_error(client.put("run-c", body), 400, "UserError")
+        assert err["details"][0]["code"] == "ComputeNotFound"
+    body = sweep_body()
+    body["properties"]["computeId"] = own.upper().replace("/COMPUTES/CPU-CLUSTER", "/computes/cpu-cluster")
+    assert client.put("run-c", body).status_code == 201
 
 
 def test_command_job_requires_command(client):

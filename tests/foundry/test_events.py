@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import pathlib
 from typing import Any
 
 import pytest
@@ -7,23 +9,41 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from foundry.events import RUN_COMPLETED, RUN_STATUS_CHANGED, RunEvent, parse_run_event
+from foundry.names import job_name_for
 from foundry.workspace import Workspace
 
 from .conftest import WS_ID
+
+JOB = job_name_for("ps-123", "train-sweep-template")
+RECORDINGS = pathlib.Path(__file__).resolve().parents[1] / "recordings"
+
+
+def recorded(name: str, *, run_id: str = JOB, instance: str | None = "ps-123") -> dict[str, Any]:
+    """A published sample (tests/recordings/README.md) made ours: this workspace as topic/source,
+    the run id of a Polysync job, and that run's instance tag."""
+    event = json.loads((RECORDINGS / name).read_text())[0]
+    event["topic" if "topic" in event else "source"] = WS_ID
+    event["subject"] = event["subject"].replace("AutoML_ad912b2d-6467-4f32-a616-dbe4af6dd8fc_5", run_id)
+    data = event["data"]
+    run_key = "RunId" if "RunId" in data else "runId"
+    data[run_key] = run_id
+    if instance is not None:
+        data["RunTags" if "RunTags" in data else "runTags"] = {"polysync.instanceId": instance}
+    return event
 
 
 def event(**over: Any) -> dict[str, Any]:
     e: dict[str, Any] = {
         "id": "evt-1",
         "topic": WS_ID,
-        "subject": "experiments/0fa9dfaa-cba3-4fa7-b590-23e48548f5c1/runs/train-sweep-template-abc",
+        "subject": f"experiments/0fa9dfaa-cba3-4fa7-b590-23e48548f5c1/runs/{JOB}",
         "eventType": RUN_STATUS_CHANGED,
         "eventTime": "2024-11-02T10:00:00.0000000Z",
         "dataVersion": "2",
         "data": {
             "experimentId": "0fa9dfaa-cba3-4fa7-b590-23e48548f5c1",
             "experimentName": "churn-model",
-            "runId": "train-sweep-template-abc",
+            "runId": JOB,
             "runType": "hyperdrive",
             "runTags": {"polysync.instanceId": "ps-123"},
             "runProperties": {},
@@ -38,7 +58,7 @@ def test_status_changed(workspace: Workspace) -> None:
     parsed, why = parse_run_event(event(), workspace)
     assert why is None
     assert parsed == RunEvent(
-        "train-sweep-template-abc",
+        JOB,
         "ps-123",
         "Running",
         RUN_STATUS_CHANGED,
@@ -59,13 +79,14 @@ def test_runid_from_subject_and_no_tag(workspace: Workspace) -> None:
     del e["data"]["runId"]
     e["data"]["runTags"] = {"polysync.instanceId": "../bad"}
     parsed, _ = parse_run_event(e, workspace)
-    assert parsed is not None and parsed.job_name == "train-sweep-template-abc" and parsed.instance_id is None
+    assert parsed is not None and parsed.job_name == JOB and parsed.instance_id is None
 
 
 @pytest.mark.parametrize(
     ("over", "reason"),
     [
         ({"topic": WS_ID.replace("ws-foundry", "other")}, "another workspace"),
+        ({"topic": None}, "no topic"),
         ({"eventType": "Microsoft.MachineLearningServices.ModelRegistered"}, "not a run status"),
         ({"data": "nope"}, "no data"),
         ({"data": {"runId": "x", "runStatus": "Exploded"}}, "runStatus"),
@@ -75,6 +96,59 @@ def test_runid_from_subject_and_no_tag(workspace: Workspace) -> None:
 def test_ignored_with_reason(workspace: Workspace, over: dict[str, Any], reason: str) -> None:
     parsed, why = parse_run_event(event(**over), workspace)
     assert parsed is None and reason in (why or "")
+
+
+def test_recorded_event_grid_schema_event(workspace: Workspace) -> None:
+    """RunStatusChanged as documented (camelCase keys, `runStatus` lower case)."""
+    parsed, why = parse_run_event(recorded("eventgrid_run_status_changed.json"), workspace)
+    assert why is None and parsed is not None
+    assert (parsed.job_name, parsed.instance_id, parsed.run_status) == (JOB, "ps-123", "Failed")
+    assert parsed.event_time == "2017-06-26T18:41:00.9584103Z"
+
+
+def test_recorded_pascal_case_event(workspace: Workspace) -> None:
+    """RunCompleted with PascalCase data keys (`RunId`, `RunTags`), as first documented."""
+    parsed, why = parse_run_event(recorded("eventgrid_run_completed_pascalcase.json"), workspace)
+    assert why is None and parsed is not None
+    assert (parsed.job_name, parsed.instance_id, parsed.run_status) == (JOB, "ps-123", "Completed")
+
+
+def test_pascal_case_run_status(workspace: Workspace) -> None:
+    event = recorded("eventgrid_run_status_changed.json")
+    data = event["data"]
+    event["data"] = {k[0].upper() + k[1:]: v for k, v in data.items()}
+    parsed, why = parse_run_event(event, workspace)
+    assert (
+        why is None
+        and parsed is not None
+        and parsed.run_status == "Failed"
+        and parsed.instance_id == "ps-123"
+    )
+
+
+@pytest.mark.parametrize("name", ["cloudevent_run_status_changed.json", "cloudevent_run_completed.json"])
+def test_recorded_cloud_events(workspace: Workspace, name: str) -> None:
+    """The CloudEvents 1.0 schema (`source`, `type`, `time`)."""
+    parsed, why = parse_run_event(recorded(name), workspace)
+    assert why is None and parsed is not None
+    assert parsed.instance_id == "ps-123" and parsed.event_time == "2017-06-26T18:41:00.9584103Z"
+    assert parsed.run_status == ("Completed" if "completed" in name else "Failed")
+
+
+def test_a_trial_carrying_the_runs_tag_is_not_the_run(workspace: Workspace) -> None:
+    """A sweep's trial (`{job}_{k}`) is another run: its events must not be applied to the
+    Polysync run whose instance tag it carries."""
+    parsed, why = parse_run_event(recorded("eventgrid_run_status_changed.json", run_id=f"{JOB}_3"), workspace)
+    assert parsed is None and "not its job" in (why or "")
+    parsed, why = parse_run_event(recorded("eventgrid_run_status_changed.json", instance="ps-999"), workspace)
+    assert parsed is None and "not its job" in (why or "")
+
+
+def test_documented_sample_without_a_workspace_is_dropped(workspace: Workspace) -> None:
+    event = recorded("eventgrid_run_status_changed.json")
+    del event["topic"]
+    parsed, why = parse_run_event(event, workspace)
+    assert parsed is None and "no topic" in (why or "")
 
 
 @settings(max_examples=200, deadline=None)

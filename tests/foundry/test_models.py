@@ -510,3 +510,30 @@ def test_fuzz_flat_only_request_or_validation_error(body: Any, template: str) ->
     assert isinstance(r, RunRequest)
     payload = r.to_payload(None)
     assert RunRequest.from_payload(json.loads(json.dumps(payload, allow_nan=False))) == r
+
+
+def test_flat_body_attribute_typo_answers_like_the_structured_body() -> None:
+    """`"AI Foundry Max Trials": 5` is a misspelt attribute, not a sweep parameter: the flat body
+    answers as the structured one does (unknown attribute, the known ones listed)."""
+    with pytest.raises(RequestValidationError) as exc:
+        parse_flat_request("tpl", {"AI Foundry Max Trials": 5, "lr": 0.1})
+    (error,) = exc.value.errors
+    assert error.field == "AI Foundry Max Trials"
+    assert "unknown attribute; known attributes:" in error.message
+    assert "AI Foundry Max Total Trials" in error.message
+    with pytest.raises(RequestValidationError) as structured:
+        parse_structured_request({"externalId": "tpl", "attributes": {"AI Foundry Max Trials": 5}})
+    assert structured.value.errors[0].message == error.message
+
+
+def test_a_bad_parameter_value_names_the_parameter() -> None:
+    with pytest.raises(RequestValidationError) as exc:
+        parse_structured_request(
+            {
+                "externalId": "tpl",
+                "parameters": [{"name": "learning_rate", "value": "fast", "dataType": "Float"}],
+            }
+        )
+    (error,) = exc.value.errors
+    assert error.field == "parameters[0].value"
+    assert error.message.startswith("parameter 'learning_rate': ")

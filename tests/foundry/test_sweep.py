@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pathlib
 from typing import Any
 
 import pytest
@@ -42,10 +43,13 @@ def test_read_only_and_server_fields_dropped(template: dict[str, Any], workspace
     for key in ("status", "isArchived", "services"):
         assert key not in p
     assert p["properties"] == {"owner": "ml-platform"}  # server keys (azureml.*, score ...) gone
-    # output URIs derived from the template's own name are dropped, user-chosen ones kept
-    assert "uri" not in p["outputs"]["model"] and "uri" not in p["outputs"]["default"]
+    # output URIs derived from the template's own name are dropped, user-chosen ones kept;
+    # the `default` output the service bound to the template's run goes entirely
+    assert "uri" not in p["outputs"]["model"] and "default" not in p["outputs"]
     assert p["outputs"]["metrics_report"]["uri"] == "azureml://datastores/reports/paths/churn/metrics.json"
-    assert p["inputs"] == template["properties"]["inputs"]
+    assert p["inputs"] == {
+        k: {f: v for f, v in i.items() if v is not None} for k, i in template["properties"]["inputs"].items()
+    }
     json.dumps(body, allow_nan=False)
 
 
@@ -66,7 +70,11 @@ def test_tags_display_name_and_kept_trial(template: dict[str, Any], workspace: W
         "polysync.runId": "run-42",
     }
     src = template["properties"]["trial"]
-    assert p["trial"] == src  # nothing overridden
+    # nothing overridden; the service's explicit nulls are not restated
+    assert p["trial"] == {
+        **{k: v for k, v in src.items() if v is not None},
+        "resources": {"instanceCount": 1, "shmSize": "2g"},
+    }
     assert p["computeId"] == template["properties"]["computeId"]
     assert p["experimentName"] == "churn-model"
     assert p["earlyTermination"] == template["properties"]["earlyTermination"]
@@ -274,3 +282,65 @@ def test_searchspace_forms_roundtrip(wire: list[Any], logical: dict[str, Any]) -
 def test_searchspace_bad_forms(bad: Any) -> None:
     with pytest.raises(ValueError):
         searchspace_to_logical(bad)
+
+
+RECORDING = json.loads(
+    (
+        pathlib.Path(__file__).resolve().parents[1]
+        / "recordings"
+        / "azure-ai-ml_sweep_job_await_completion.json"
+    ).read_text()
+)
+
+
+@pytest.mark.parametrize("entry", [0, 1], ids=["put-answer", "running-get"])
+def test_recorded_service_state_is_not_copied(workspace: Workspace, entry: int) -> None:
+    """A template as the real service returns it (tests/recordings: the azure-ai-ml sweep
+    recording) carries service-owned state; none of it reaches the new job."""
+    template = copy.deepcopy(RECORDING["Entries"][entry]["ResponseBody"])
+    req = parse_structured_request(
+        {"externalId": template["name"], "parameters": [{"name": "lr", "value": 0.05, "dataType": "Float"}]}
+    )
+    p = build(template, workspace, req)["properties"]
+    assert not [k for k in p["tags"] if k.startswith("_aml_system_")]
+    assert (
+        "properties" not in p
+    )  # user_agent, ContentSnapshotId, runTemplate, space_size, ... all service-owned
+    assert p["samplingAlgorithm"] == {
+        "samplingAlgorithmType": "Random",
+        "rule": "Random",
+    }  # no `logbase: null`
+    assert "outputs" not in p or "default" not in p["outputs"]
+    assert "status" not in p and "services" not in p and "isArchived" not in p
+    for key in (
+        "description",
+        "identity",
+        "componentId",
+        "notificationSetting",
+        "secretsConfiguration",
+        "queueSettings",
+        "earlyTermination",
+    ):
+        assert key not in p, key
+    assert None not in p["trial"].values() and None not in p["limits"].values()
+    assert p["trial"]["environmentId"] == template["properties"]["trial"]["environmentId"]
+    assert p["searchSpace"]["lr"] == ["choice", [[0.05]]]
+    assert p["searchSpace"]["conv_size"] == ["choice", [[2, 5, 7]]]
+    json.dumps(p, allow_nan=False)
+
+
+def test_best_trial_properties_of_a_finished_template_are_not_copied(workspace: Workspace) -> None:
+    """A finished sweep's best-trial properties (azure-ai-ml reads `best_child_run_id`, the
+    service also writes score, best_metric_status, best_data_container_id) are results, not
+    definition."""
+    template = copy.deepcopy(RECORDING["Entries"][1]["ResponseBody"])
+    template["properties"]["status"] = "Completed"
+    template["properties"]["properties"].update(
+        best_child_run_id=f"{template['name']}_1",
+        score="0.75",
+        best_metric_status="Succeeded",
+        best_data_container_id=f"dcid.{template['name']}_1",
+        owner="ml-platform",
+    )
+    req = parse_structured_request({"externalId": template["name"]})
+    assert build(template, workspace, req)["properties"]["properties"] == {"owner": "ml-platform"}

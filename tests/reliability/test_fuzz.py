@@ -216,7 +216,6 @@ MALFORMED_EVENTS = [
     {"eventType": "Microsoft.MachineLearningServices.RunStatusChanged", "data": "oops"},
     {"eventType": "Microsoft.MachineLearningServices.RunStatusChanged", "data": [1, 2]},
     {"id": "x", "topic": "/subscriptions/other", "eventType": "Something.Else", "data": {}},
-    {"id": "y", "eventType": "Microsoft.MachineLearningServices.RunStatusChanged", "eventTime": "not a time"},
     {"id": "z", "eventType": "Microsoft.MachineLearningServices.RunStatusChanged", "data": {"runTags": "x"}},
     {"id": "d", "eventType": "Microsoft.MachineLearningServices.RunStatusChanged", "data": deep(50)},
 ]
@@ -241,6 +240,21 @@ def test_malformed_event_grid_events_are_dropped_with_a_log_line(stack, caplog):
         lines = [r for r in caplog.records if r.name == "triggers.events"]
         assert lines, f"no log line for {str(event)[:80]}"
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR], str(event)[:80]
+
+
+def test_an_event_the_worker_cannot_decode_never_reaches_the_trigger(stack, caplog):
+    """The Python worker decodes the trigger's argument with azure-functions'
+    `EventGridEventInConverter.decode` before the function runs; an unparseable
+    `eventTime` fails there (the invocation fails, Event Grid retries or dead-letters)."""
+    event = {
+        "id": "y",
+        "eventType": "Microsoft.MachineLearningServices.RunStatusChanged",
+        "eventTime": "not a time",
+    }
+    with caplog.at_level(logging.INFO):
+        stack.host.deliver_event_grid(event, wait=True)
+    assert not [r for r in caplog.records if r.name == "triggers.events"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR and "azureml_events" in r.getMessage()]
 
 
 @settings(max_examples=300, deadline=None, database=None)
