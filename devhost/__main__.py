@@ -6,7 +6,9 @@ change, and prints the final result as JSON. Exit codes: 0 Success, 1 Failed,
 2 bad input, 3 Cancelled.
 
 `serve` starts the stack and keeps it up; its first stdout line is one JSON
-object with `api`, `arm` and `workspaceId`, so scripts can find it.
+object with `api`, `arm`, `workspaceId` and (with the emulator) `faults`, the
+emulator's fault admin route, so scripts can find them. `--faults` starts it with
+a fault plan (JSON or @file; docs/emulator.md, "Faults").
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devhost.emulator.fault_config import FaultPlanError, parse_faults_option
+from devhost.emulator.routes import ADMIN_FAULTS_PATH
 from devhost.stack import LocalStack
 
 EXIT = {"Success": 0, "Failed": 1, "Cancelled": 3}
@@ -102,23 +106,27 @@ def _follow(stack: LocalStack, instance_id: str, timeout: float) -> dict[str, An
 
 
 def serve(args: argparse.Namespace) -> int:
+    try:
+        faults = parse_faults_option(args.faults) if args.faults else None
+    except FaultPlanError as exc:
+        print(f"--faults: {exc}", file=sys.stderr)
+        return 2
     stack = LocalStack.start(
+        faults=faults,
         virtual=args.virtual,
         events=not args.no_events,
         workspace_id=args.workspace,
         port=args.port,
         emulator_port=args.emulator_port,
     )
-    print(
-        json.dumps(
-            {
-                "api": stack.api,
-                "arm": stack.env.get("AZUREML_ARM_ENDPOINT", "https://management.azure.com"),
-                "workspaceId": stack.env["AZUREML_WORKSPACE_ID"],
-            }
-        ),
-        flush=True,
-    )
+    info = {
+        "api": stack.api,
+        "arm": stack.env.get("AZUREML_ARM_ENDPOINT", "https://management.azure.com"),
+        "workspaceId": stack.env["AZUREML_WORKSPACE_ID"],
+    }
+    if stack.emulator is not None:
+        info["faults"] = stack.emulator.arm_endpoint + ADMIN_FAULTS_PATH
+    print(json.dumps(info), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -146,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--workspace", help="ARM id of a real Azure ML workspace")
     p_serve.add_argument("--virtual", action="store_true", help="virtual clock (time jumps when idle)")
     p_serve.add_argument("--no-events", action="store_true")
+    p_serve.add_argument(
+        "--faults",
+        help="emulator fault plan, JSON or @file (docs/emulator.md); change it later over the emulator's "
+        "/_emulator/faults route",
+    )
     args = parser.parse_args(argv)
     return run(args) if args.command == "run" else serve(args)
 

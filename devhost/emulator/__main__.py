@@ -1,4 +1,8 @@
-"""`python -m devhost.emulator [--port P] [--workspace-dir DIR] [--page-size N]`"""
+"""`python -m devhost.emulator [--port P] [--workspace-dir DIR] [--page-size N] [--faults JSON|@FILE]`
+
+Serves one emulated Azure ML workspace on 127.0.0.1 (real clock) until interrupted; the
+first stdout line is JSON with `arm`, `workspaceId`, `token` and the `faults` admin URL.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from pathlib import Path
 
 from devhost.clock import RealClock
 
+from .fault_config import FaultPlanError, parse_faults_option
+from .routes import ADMIN_FAULTS_PATH
 from .server import WorkspaceEmulator
 
 
@@ -26,7 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=20)
     parser.add_argument("--token", default="emulator-token")
     parser.add_argument("--tenant-id", default=None)
+    parser.add_argument(
+        "--faults",
+        default=None,
+        help='fault plan as JSON or @file, e.g. \'{"rate": 1, "kinds": ["503"]}\' (see docs/emulator.md)',
+    )
     args = parser.parse_args(argv)
+    try:
+        faults = parse_faults_option(args.faults) if args.faults else None
+    except FaultPlanError as exc:
+        parser.error(f"--faults: {exc}")
 
     clock = RealClock().start()
     emulator = WorkspaceEmulator(
@@ -36,10 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         page_size=args.page_size,
         token=args.token,
         tenant_id=args.tenant_id,
+        faults=faults,
     ).start()
     print(
         json.dumps(
-            {"arm": emulator.arm_endpoint, "workspaceId": emulator.workspace_id, "token": emulator.token}
+            {
+                "arm": emulator.arm_endpoint,
+                "workspaceId": emulator.workspace_id,
+                "token": emulator.token,
+                "faults": emulator.arm_endpoint + ADMIN_FAULTS_PATH,
+            }
         ),
         flush=True,
     )

@@ -8,45 +8,54 @@ change: `{"rate": 1, "kinds": ["429"], "retry_after_seconds": 600, "methods": ["
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
 from .faults import FaultPlan
 
-_ADAPTER: TypeAdapter[FaultPlan] = TypeAdapter(FaultPlan)
+Plan = TypeVar("Plan")
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter[Any]:
+    return TypeAdapter(cls)
 
 
 class FaultPlanError(ValueError):
     """A fault plan that cannot be built; the message names the field and the fix."""
 
 
-def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(FaultPlan)]
+def field_names(cls: type = FaultPlan) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
 
 
-def plan_from_json(data: Any) -> FaultPlan:
+def plan_from_json(data: Any, cls: type[Plan] = FaultPlan) -> Plan:  # type: ignore[assignment]
     """`data` is the decoded JSON object; unknown keys are refused, naming the known ones."""
+    names = field_names(cls)
     if not isinstance(data, dict):
-        raise FaultPlanError(f"a fault plan is a JSON object with the fields {', '.join(field_names())}")
-    unknown = sorted(set(data) - set(field_names()))
+        raise FaultPlanError(f"a fault plan is a JSON object with the fields {', '.join(names)}")
+    unknown = sorted(set(data) - set(names))
     if unknown:
         raise FaultPlanError(
-            f"unknown fault plan field(s) {', '.join(unknown)}; known fields: {', '.join(field_names())}"
+            f"unknown fault plan field(s) {', '.join(unknown)}; known fields: {', '.join(names)}"
         )
     try:
-        return _ADAPTER.validate_python(data)
+        return _adapter(cls).validate_python(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            where = ".".join(str(part) for part in err["loc"]) or "plan"
-            problems.append(f"{where}: {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            where = ".".join(str(part) for part in err["loc"])
+            problems.append(f"{where}: {message}" if where else message)
         raise FaultPlanError("invalid fault plan: " + "; ".join(problems)) from None
 
 
-def plan_to_json(plan: FaultPlan) -> dict[str, Any]:
+def plan_to_json(plan: Any) -> dict[str, Any]:
+    """The plan as JSON (sets as sorted lists, tuples as lists)."""
     return json.loads(json.dumps(dataclasses.asdict(plan), default=sorted))
 
 

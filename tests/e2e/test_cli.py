@@ -63,3 +63,51 @@ def test_failed_run_exits_1(tmp_path):
     done = _run(path)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)["status"] == "Failed"
+
+
+def test_serve_takes_a_fault_plan_and_names_its_admin_route(tmp_path):
+    """`devhost serve --faults @plan.json` starts the emulator with that plan; the first line
+    names the admin route where it can be changed at runtime."""
+    import os
+
+    import requests
+
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"rate": 1, "kinds": ["429"], "retry_after_seconds": 300, "methods": ["GET"]}')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "serve", "--port", "0", "--virtual", "--faults", f"@{plan}"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["faults"] == info["arm"] + "/_emulator/faults"
+        auth = {"Authorization": "Bearer emulator-token"}
+        current = requests.get(info["faults"], headers=auth, timeout=5).json()["plan"]
+        assert current["retry_after_seconds"] == 300 and current["methods"] == ["GET"]
+        throttled = requests.get(
+            f"{info['arm']}{info['workspaceId']}/jobs/x",
+            params={"api-version": "2024-10-01"},
+            headers=auth,
+            timeout=5,
+        )
+        assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "300"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_refuses_a_bad_fault_plan():
+    done = subprocess.run(
+        [sys.executable, "-m", "devhost", "serve", "--port", "0", "--faults", '{"rate": 5}'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--faults: invalid fault plan: FaultPlan.rate must be within [0, 1]" in done.stderr
