@@ -8,7 +8,7 @@ casing is not a change (the SDK sends `goal: "maximize"`, the service answers
 `"Maximize"` - Azure/azure-sdk-for-python recording `test_sweep_job_await_completion`);
 references are compared resolved (`azureml:env:1` and its ARM id name the same
 environment); and what the service filled in itself (default output URIs, the
-`default` output, Random sampling's `rule: Random`) is not part of what the caller defined.
+`default` output, Random sampling's `rule: Random`, one instance per trial) is not part of what the caller defined.
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ def comparable(
             holder = holder.get(key) if isinstance(holder, dict) else None
         if isinstance(holder, dict) and isinstance(holder.get(path[-1]), str):
             holder[path[-1]] = holder[path[-1]].lower()
+    trial = definition.get("trial")
+    if isinstance(trial, dict) and definition.get("jobType") == "sweep":
+        resources = trial.get("resources") if isinstance(trial.get("resources"), dict) else {}
+        trial["resources"] = {"instanceCount": 1, **resources}  # the service's default, written into the job
     sampling = definition.get("samplingAlgorithm")
     if isinstance(sampling, dict) and sampling.get("samplingAlgorithmType") == "random":
         sampling.setdefault("rule", "random")  # the service's default, written into the job

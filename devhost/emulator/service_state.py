@@ -87,6 +87,7 @@ def on_create(
             "assetName": None,
             "assetVersion": None,
             "mode": "ReadWriteMount",
+            "autoDeleteSetting": None,
             "jobOutputType": "uri_folder",
         }
         assigned["default"] = outputs["default"]["uri"]
@@ -116,8 +117,16 @@ def _sweep_on_create(job: str, props: dict[str, Any], *, workspace_id: str, loca
     trial = props["trial"]
     trial.setdefault("environmentVariables", {})
     trial.setdefault("distribution", None)
+    resources = trial.get("resources") if isinstance(trial.get("resources"), dict) else {}
+    trial["resources"] = {
+        "instanceCount": 1,
+        **{k: None for k in ("maxInstanceCount", "instanceType", "locations", "properties", "dockerArgs")},
+        **resources,
+    }
     objective = props["objective"]
-    metric_config = json.dumps({"name": objective["primaryMetric"], "goal": objective["goal"].lower()})
+    metric_config = json.dumps(
+        {"name": objective["primaryMetric"], "goal": objective["goal"].lower()}, separators=(",", ":")
+    )
     policy = props.get("earlyTermination") or {}
     policy_config = {"name": policy.get("policyType", "Default"), "properties": {}}
     for key in (
