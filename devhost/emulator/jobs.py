@@ -78,6 +78,7 @@ class Job:
     timers: list[TimerHandle] = field(default_factory=list)
     service_uris: dict[str, str] = field(default_factory=dict)
     service_added: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sent: dict[str, Any] | None = None  # the body of the PUT that created it, as the client sent it
     cache: bytes | None = None
 
     def encoded(self) -> bytes:
@@ -250,6 +251,7 @@ class JobBook:
             raise ArmError(400, "InvalidRequestContent", f"The request content was invalid: {exc}") from exc
         if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
             raise user_error("The request body must be an object with 'properties'.", target="properties")
+        sent = copy.deepcopy(body)
         props = copy.deepcopy(body["properties"])
         job_type = props.get("jobType")
         if not isinstance(job_type, str) or job_type.lower() not in JOB_TYPES:
@@ -275,7 +277,7 @@ class JobBook:
             existing = self._jobs.get(name)
             if existing is not None:
                 return 200, self._reput(existing, props)
-            return 201, self._create(name, props)
+            return 201, self._create(name, props, sent)
 
     def _comparable(self, props: dict[str, Any], job: Job | None = None) -> dict[str, Any]:
         return comparable(
@@ -351,7 +353,7 @@ class JobBook:
             job.touch(self.clock.now())
         return job
 
-    def _create(self, name: str, props: dict[str, Any]) -> Job:
+    def _create(self, name: str, props: dict[str, Any], sent: dict[str, Any]) -> Job:
         now = self.clock.now()
         definition = self._comparable(props)
         knobs = Knobs.from_tags(props.get("tags"))
@@ -381,6 +383,7 @@ class JobBook:
             knobs=knobs,
             service_uris=service_uris,
             service_added=service_added,
+            sent=sent,
         )
         self._jobs[name] = job
         self._on_created()

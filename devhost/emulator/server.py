@@ -7,6 +7,7 @@ and offers the helpers the tests use. See docs/emulator.md.
 from __future__ import annotations
 
 import collections
+import copy
 import json
 import logging
 import re
@@ -277,6 +278,13 @@ class WorkspaceEmulator:
         with self.book.lock:
             found = self.book.find(name)
             return json.loads(found.encoded()) if found else None
+
+    def submitted(self, name: str) -> dict | None:
+        """The body of the PUT that created job `name`, exactly as the client sent it (None for
+        seeded jobs): what a test asserts a client must or must not send."""
+        with self.book.lock:
+            found = self.book.find(name)
+            return copy.deepcopy(found.sent) if found and found.sent is not None else None
 
     def jobs(self) -> list[dict]:
         with self.book.lock:

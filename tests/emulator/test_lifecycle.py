@@ -148,7 +148,11 @@ def test_template_workspace_ids_rewritten(make_emu):
     job = Client(emu).get("train-sweep-template").json()
     assert job["id"] == f"{emu.workspace_id}/jobs/train-sweep-template"
     assert job["properties"]["computeId"] == f"{emu.workspace_id}/computes/cpu-cluster"
-    assert emu.workspace_id in job["properties"]["services"]["Studio"]["endpoint"]
+    assert job["properties"]["trial"]["environmentId"].startswith(emu.workspace_id)
+    assert (
+        "wsid=/subscriptions/11111111-1111-1111-1111-111111111111/resourcegroups/rg-polysync-dev/workspaces/other-ws"
+        in job["properties"]["services"]["Studio"]["endpoint"]
+    )
 
 
 def test_output_uris_are_the_callers_or_the_services(vclock, make_emu):
@@ -162,6 +166,9 @@ def test_output_uris_are_the_callers_or_the_services(vclock, make_emu):
     template = client.get("train-sweep-template").json()
     props = {k: v for k, v in template["properties"].items() if k not in ("status", "services")}
     props["outputs"]["report"] = {"jobOutputType": "uri_file", "mode": "Upload"}
+    copied = client.put("copied-as-is", {"properties": props}).json()["properties"]
+    assert copied["outputs"]["default"]["uri"] == template["properties"]["outputs"]["default"]["uri"]
+    del props["outputs"]["default"]
     created = client.put("from-template", {"properties": props}).json()["properties"]
     assert created["outputs"]["model"]["uri"] == template["properties"]["outputs"]["model"]["uri"]
     assert (
