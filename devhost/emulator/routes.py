@@ -176,7 +176,10 @@ class Router:
             if route.kind == "other":
                 raise ArmError(404, "NotFound", f"No route matches '{request.path}'.")
             if route.family is not None:
-                api_versions.check(route.family, request.query.get("api-version"), location=self.emu.location)
+                version = api_versions.check(
+                    route.family, request.query.get("api-version"), location=self.emu.location
+                )
+                self.emu.note_api_version(route.kind, version)
             if route.kind == "operation":
                 return self._operation(request)
             assert route.ws is not None

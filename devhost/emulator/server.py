@@ -94,6 +94,8 @@ class WorkspaceEmulator:
         # (kind, job name or "", HTTP status; 0 = connection dropped) -> count, for per-run figures
         self.calls_by_job: collections.Counter = collections.Counter()
         self.faults_injected: collections.Counter = collections.Counter()
+        # (call kind, api-version) -> count of accepted requests: which versions clients send
+        self.api_versions_seen: collections.Counter = collections.Counter()
         self._calls_lock = threading.Lock()
         self.catalog = Catalog(self.workspace_id, self.location, self.created)
         for name in DEFAULT_COMPUTES:
@@ -249,6 +251,10 @@ class WorkspaceEmulator:
         with self._calls_lock:
             self.calls_by_job[(kind, job, status)] += 1
 
+    def note_api_version(self, kind: str, version: str) -> None:
+        with self._calls_lock:
+            self.api_versions_seen[(kind, version)] += 1
+
     def calls_for(self, name: str) -> collections.Counter:
         """Calls on one job: (kind, HTTP status) -> count."""
         with self._calls_lock:
@@ -261,6 +267,7 @@ class WorkspaceEmulator:
             self.calls.clear()
             self.calls_by_job.clear()
             self.faults_injected.clear()
+            self.api_versions_seen.clear()
 
     @staticmethod
     def classify(method: str, path: str) -> str:
