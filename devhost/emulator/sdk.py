@@ -10,7 +10,7 @@ the emulator's static token.
     from devhost.emulator.sdk import EmulatorCredential, ml_client_kwargs
 
     ml = MLClient(EmulatorCredential(emu.token), emu.subscription_id, emu.resource_group,
-                  emu.workspace_name, **ml_client_kwargs(front.url, ca_bundle=front.cert_path))
+                  emu.workspace_name, **ml_client_kwargs(front.url, ca_bundle=front.ca_path))
 
 azure-core refuses to send a bearer token over plain http for most of the SDK's clients,
 so use the emulator behind its TLS front (`devhost.emulator.tls_front.TlsFront`) for

@@ -1,5 +1,5 @@
 """A local TLS front for the emulator: terminates https on 127.0.0.1 with a
-self-signed certificate and forwards each request to the plain-http emulator,
+throw-away CA's certificate (`devhost.keyvault.tls`, made with `cryptography`) and forwards each request to the plain-http emulator,
 as a reverse proxy in front of a real service would.
 
 Azure is https only, and clients behave differently over TLS (azure-core refuses
@@ -12,59 +12,20 @@ connection (the emulator's `drop` faults) is passed on as a dropped connection.
 
 from __future__ import annotations
 
-import datetime
 import http.client
-import ipaddress
+import shutil
 import socket
 import ssl
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from devhost.keyvault.tls import generate
 
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 )
-
-
-def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
-    """Write `cert.pem` and `key.pem` for `host` (an IP or DNS name, plus `localhost`)
-    into `directory`; the certificate is its own CA, so a client trusts it by passing
-    `cert.pem` as its CA bundle."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "devhost emulator")])
-    alt: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    try:
-        alt.append(x509.IPAddress(ipaddress.ip_address(host)))
-    except ValueError:
-        alt.append(x509.DNSName(host))
-    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 - Python 3.10 has no datetime.UTC
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
 
 
 class TlsFront:
@@ -76,12 +37,15 @@ class TlsFront:
         self.backend = (backend_host, backend_port)
         self.host = host
         self.port = port
-        self._dir = tempfile.TemporaryDirectory(prefix="emulator-tls-")
-        self.cert_path, key_path = self_signed_certificate(Path(self._dir.name), host)
-        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._context.load_cert_chain(self.cert_path, key_path)
+        self._certificate = generate(host)
+        self._context = self._certificate.server_context()
         self._server: _FrontServer | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def ca_path(self) -> Path:
+        """The CA a client trusts (`connection_verify=`, `verify=`)."""
+        return self._certificate.ca_path
 
     @property
     def url(self) -> str:
@@ -110,7 +74,7 @@ class TlsFront:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        self._dir.cleanup()
+        shutil.rmtree(self._certificate.directory, ignore_errors=True)
 
     def __enter__(self) -> TlsFront:
         return self.start()

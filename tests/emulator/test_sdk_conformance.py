@@ -103,7 +103,7 @@ def client(emu: WorkspaceEmulator, transport: str, monkeypatch: pytest.MonkeyPat
             emu.subscription_id,
             emu.resource_group,
             emu.workspace_name,
-            **ml_client_kwargs(front.url, ca_bundle=front.cert_path),
+            **ml_client_kwargs(front.url, ca_bundle=front.ca_path),
         )
 
 
