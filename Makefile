@@ -16,7 +16,7 @@ $(RUN_STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(RUN_STAMP)
 
-$(STAMP): $(RUN_STAMP) requirements-dev.txt
+$(STAMP): $(RUN_STAMP) requirements-dev.txt requirements-rehearsal.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
