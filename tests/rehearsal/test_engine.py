@@ -156,10 +156,13 @@ def test_bandit_stops_a_trial_outside_the_slack(tmp_path):
 
 
 TRAIN_STUBBORN = """
-# the command's shell starts a child that ignores SIGTERM and a grandchild, and records their pids
+# the command's shell ignores SIGTERM, starts a child that ignores it too, one that stops
+# cleanly on it, and a plain grandchild; it records their pids
 trap '' TERM
 echo $$ > "pids-$1"
 ( trap '' TERM; sleep 300 ) &
+echo $! >> "pids-$1"
+( trap 'echo stopped > "term-$1"; exit 0' TERM; sleep 300 & wait ) &
 echo $! >> "pids-$1"
 sleep 300 &
 echo $! >> "pids-$1"
@@ -181,7 +184,7 @@ def test_cancel_kills_running_trials_and_starts_no_more(tmp_path):
         job, name="sweep-cancel", code_dir=code, run_dir=tmp_path / "run", options=FAST
     ).start()
     files = [pid_dir / "pids-1", pid_dir / "pids-2"]
-    _wait_for(lambda: all(f.exists() and len(f.read_text().split()) == 3 for f in files))
+    _wait_for(lambda: all(f.exists() and len(f.read_text().split()) == 4 for f in files))
     pids = [int(p) for f in files for p in f.read_text().split()]
     assert all(_alive(p) for p in pids)
 
@@ -193,7 +196,21 @@ def test_cancel_kills_running_trials_and_starts_no_more(tmp_path):
     assert [t.status for t in outcome.trials] == ["Canceled", "Canceled"]  # no third trial started
     assert all(t.stop_reason == "operator cancelled" for t in outcome.trials)
     assert [p for p in pids if _alive(p)] == []  # SIGTERM-proof children and grandchildren included
+    # the whole group got the SIGTERM first: a child that handles it stopped cleanly
+    assert [(pid_dir / f"term-{k}").read_text() for k in (1, 2)] == ["stopped\n", "stopped\n"]
     assert outcome.warnings == []
+
+
+def test_processes_a_trial_leaves_behind_end_with_it(tmp_path):
+    code = write_code(tmp_path / "code", **{"leave.sh": 'sleep 300 &\necho $! > "$1"\n'})
+    job = sweep_job(
+        trial={"command": "bash leave.sh ${{inputs.pidfile}} ${{search_space.lr}}"},
+        inputs={"pidfile": {"jobInputType": "literal", "value": str(tmp_path / "pid")}},
+        searchSpace={"lr": ["choice", [[0.1]]]},
+    )
+    outcome = Rehearsal(job, name="s-leave", code_dir=code, run_dir=tmp_path / "run", options=FAST).run()
+    assert [t.exit_code for t in outcome.trials] == [0]
+    assert not _alive(int((tmp_path / "pid").read_text()))  # as a container teardown would
 
 
 def test_trial_timeout_cancels_the_trial_and_timeout_cancels_the_sweep(tmp_path):

@@ -25,7 +25,7 @@ def test_bandit_documented_example_slack_factor():
     """Best job 0.8 at interval 10, slack_factor 0.2: below 0.8 / 1.2 = 0.666 is terminated."""
     policy = _bandit(slack_factor=0.2, evaluation_interval=10)
     best = [0.8] * 10
-    assert decide(policy, maximize=True, trial="t", histories={"best": best, "t": [0.6] * 10}).stop
+    assert decide(policy, maximize=True, trial="t", histories={"best": best, "t": [0.65] * 10}).stop
     assert not decide(policy, maximize=True, trial="t", histories={"best": best, "t": [0.67] * 10}).stop
 
 
