@@ -162,7 +162,7 @@ trap '' TERM
 echo $$ > "pids-$1"
 ( trap '' TERM; sleep 300 ) &
 echo $! >> "pids-$1"
-( trap 'echo stopped > "term-$1"; exit 0' TERM; sleep 300 & wait ) &
+( trap 'echo stopped > "term-$1"; exit 0' TERM; echo > "ready-$1"; sleep 300 & wait ) &
 echo $! >> "pids-$1"
 sleep 300 &
 echo $! >> "pids-$1"
@@ -170,6 +170,7 @@ wait
 """
 
 
+@pytest.mark.slow
 def test_cancel_kills_running_trials_and_starts_no_more(tmp_path):
     code = write_code(tmp_path / "code", **{"run.sh": TRAIN_STUBBORN})
     pid_dir = tmp_path / "pids"
@@ -180,11 +181,20 @@ def test_cancel_kills_running_trials_and_starts_no_more(tmp_path):
         searchSpace={"k": ["choice", [[1, 2, 3, 4, 5]]]},
         limits={"maxTotalTrials": 5, "maxConcurrentTrials": 2},
     )
+    # the shells ignore SIGTERM, so the stop always waits out this grace period before SIGKILL: it is
+    # the time the graceful child has to run its trap, generous for a loaded machine
+    options = RehearsalOptions(kill_grace_seconds=3.0)
     rehearsal = Rehearsal(
-        job, name="sweep-cancel", code_dir=code, run_dir=tmp_path / "run", options=FAST
+        job, name="sweep-cancel", code_dir=code, run_dir=tmp_path / "run", options=options
     ).start()
     files = [pid_dir / "pids-1", pid_dir / "pids-2"]
-    _wait_for(lambda: all(f.exists() and len(f.read_text().split()) == 4 for f in files))
+    ready = [pid_dir / "ready-1", pid_dir / "ready-2"]
+    _wait_for(
+        lambda: (
+            all(f.exists() and len(f.read_text().split()) == 4 for f in files)
+            and all(r.exists() for r in ready)
+        )
+    )
     pids = [int(p) for f in files for p in f.read_text().split()]
     assert all(_alive(p) for p in pids)
 
