@@ -99,7 +99,8 @@ def chart_params(
         values = [t.params[name] for t in scored]
         if values and all(_is_number(v) for v in values):
             xs = [float(v) for v in values]
-            if name in log_names and all(x > 0 for x in xs):
+            spans_decades = min(xs) > 0 and max(xs) / min(xs) >= 100
+            if min(xs) > 0 and (name in log_names or spans_decades):
                 ax.set_xscale("log")
         else:
             labels = sorted({str(v) for v in values})
