@@ -175,8 +175,12 @@ class Rehearsal:
         return self
 
     def cancel(self, reason: str = "Cancelled by the user") -> None:
-        """Stop the running trials (their whole process groups) and start no more."""
-        self._events.put(("cancel", reason))
+        """Stop the running trials (their whole process groups) and start no more. Works before
+        `start()` too: then no trial ever starts. The first reason given is the one kept."""
+        with self._lock:
+            if self._cancel_reason is None:
+                self._cancel_reason = reason
+        self._events.put(("cancel",))
 
     def wait(self, timeout: float | None = None) -> outcomes.SweepOutcome | None:
         self._done.wait(timeout)
@@ -246,8 +250,8 @@ class Rehearsal:
                     deadlines = [
                         r.deadline for r in self._running.values() if r.deadline and not r.record.stop_reason
                     ]
-                if sweep_deadline is not None and self._cancel_reason is None:
-                    deadlines.append(sweep_deadline)
+                    if sweep_deadline is not None and self._cancel_reason is None:
+                        deadlines.append(sweep_deadline)
                 wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
                 try:
                     event = self._events.get(timeout=wait)
@@ -258,7 +262,11 @@ class Rehearsal:
                 self._check_deadlines(sweep_deadline)
         except BaseException as exc:  # noqa: BLE001 - whatever broke, no trial process may outlive the loop
             crash = exc
-            self._stop_all(f"the rehearsal stopped on an internal error: {exc!r}")
+            with self._lock:
+                self._cancel_reason = (
+                    self._cancel_reason or f"The rehearsal stopped on an internal error: {exc!r}"
+                )
+            self._stop_all(self._cancel_reason)
             while self._running:
                 self._handle(self._events.get())
         finally:
@@ -350,9 +358,8 @@ class Rehearsal:
         elif kind == "exit":
             self._on_exit(event[1], event[2])
         elif kind == "cancel":
-            if self._cancel_reason is None:
-                self._cancel_reason = event[1]
-                self._stop_all(event[1])
+            assert self._cancel_reason is not None
+            self._stop_all(self._cancel_reason)
 
     def _on_metric(self, run_id: str, point: MetricPoint) -> None:
         if point.key != self.spec.objective.primary_metric:
@@ -416,9 +423,13 @@ class Rehearsal:
 
     def _check_deadlines(self, sweep_deadline: float | None) -> None:
         now = time.monotonic()
-        if sweep_deadline is not None and now >= sweep_deadline and self._cancel_reason is None:
-            self._cancel_reason = f"The sweep reached limits.timeout ({self.spec.limits.timeout})"
-            self._stop_all(self._cancel_reason)
+        if sweep_deadline is not None and now >= sweep_deadline:
+            with self._lock:
+                reached = self._cancel_reason is None
+                if reached:
+                    self._cancel_reason = f"The sweep reached limits.timeout ({self.spec.limits.timeout})"
+            if reached:
+                self._stop_all(self._cancel_reason)
         with self._lock:
             overdue = [r for r in self._running.values() if r.deadline is not None and now >= r.deadline]
         for r in overdue:

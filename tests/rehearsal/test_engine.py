@@ -309,3 +309,14 @@ def test_events_follow_each_trial_from_start_to_end(tmp_path):
     # trials completed but no metric: PrimaryMetricNotFound, nothing logged
     assert outcome.error["details"][0]["code"] == "PrimaryMetricNotFound"
     assert "Metrics logged by the trials: none." in outcome.error["message"]
+
+
+def test_a_cancel_before_start_starts_no_trial(tmp_path):
+    code = write_code(tmp_path / "code", **{"ok.sh": "exit 0\n"})
+    job = sweep_job(trial={"command": "bash ok.sh ${{search_space.lr}}"})
+    rehearsal = Rehearsal(job, name="s-early", code_dir=code, run_dir=tmp_path / "run")
+    rehearsal.cancel("changed my mind")
+    rehearsal.cancel("second thoughts")
+    outcome = rehearsal.run()
+    assert outcome.status == "Canceled" and outcome.cancel_reason == "changed my mind"
+    assert outcome.trials == [] and outcome.report is None
