@@ -75,13 +75,19 @@ class DataType(StrEnum):
         if isinstance(value, DataType):
             return value
         if isinstance(value, str):
-            key = _squash(value)
+            key = value.strip().lower()
             aliases = {"integer": "int", "boolean": "bool", "double": "float", "number": "float"}
             key = aliases.get(key, key)
             for member in cls:
                 if member.value.lower() == key:
                     return member
         raise ValueError("dataType must be one of String, Secret, Int, Float, Bool, JSON")
+
+
+_DIRECTION_RE = re.compile(
+    r"(?P<both>in(?:put)?\s*[&/_\-]?\s*out(?:put)?)|(?P<input>in(?:put)?)|(?P<output>out(?:put)?)",
+    re.IGNORECASE,
+)
 
 
 class Direction(StrEnum):
@@ -96,17 +102,13 @@ class Direction(StrEnum):
         if isinstance(value, Direction):
             return value
         if isinstance(value, str):
-            key = _squash(value)
-            table = {
-                "input": cls.INPUT,
-                "in": cls.INPUT,
-                "output": cls.OUTPUT,
-                "out": cls.OUTPUT,
-                "inputoutput": cls.INPUT_OUTPUT,
-                "inout": cls.INPUT_OUTPUT,
-            }
-            if key in table:
-                return table[key]
+            # Whole words only: "Input&Output", "input / output", "InOut" and any casing,
+            # but never a word with a separator spliced into it ("OU/TPUT").
+            match = _DIRECTION_RE.fullmatch(value.strip())
+            if match:
+                if match["both"]:
+                    return cls.INPUT_OUTPUT
+                return cls.INPUT if match["input"] else cls.OUTPUT
         raise ValueError("direction must be Input, Output or Input&Output")
 
 

@@ -58,6 +58,19 @@ def test_direction_aliases(raw: str, expected: Direction) -> None:
     assert Direction.parse(raw) is expected
 
 
+@pytest.mark.parametrize("raw", ["OU/TPUT", "In put", "input&&output", "outin", "", "Inputs"])
+def test_direction_refuses_words_with_separators_spliced_in(raw: str) -> None:
+    """Found by the start-route fuzz: stripping every separator read "OU/TPUT" as Output."""
+    with pytest.raises(ValueError, match="direction must be"):
+        Direction.parse(raw)
+
+
+@pytest.mark.parametrize("raw", ["St/ring", "st ring", "In-t"])
+def test_data_type_refuses_words_with_separators_spliced_in(raw: str) -> None:
+    with pytest.raises(ValueError, match="dataType must be"):
+        DataType.parse(raw)
+
+
 # ----------------------------------------------------------------- coercion table
 
 COERCION = [
