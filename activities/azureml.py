@@ -1,10 +1,17 @@
 """Activities: one Azure ML call each, thin over `foundry/`.
 
-Contract with the orchestrator: an activity *raises* only for failures worth
-retrying (throttling, 5xx, connection loss — the durable retry policy handles
-those), and *returns* `{"ok": False, "error": {...}}` for permanent ones (not
-found, forbidden, invalid template), which no retry can fix. Everything returned
-lands in the orchestration history, so nothing here returns a secret.
+Contract with the orchestrator: every Azure ML answer comes back as a value.
+Throttling, 5xx and connection loss (after the client's own short retries) are
+`{"ok": False, "transient": True, "retryAfter": seconds | None, "error": {...}}`:
+the orchestrator waits on a durable timer, honouring `retryAfter`, and tries
+again, so an outage costs no billed sleeping and never ends a healthy run.
+Permanent answers (not found, forbidden, invalid template) are
+`{"ok": False, "error": {...}}`. An activity raises only on the unexpected (a
+bug), which the orchestrator reports as such. There is no durable retry policy:
+its hidden retry timers would race a cancel event in the extension's replay.
+Everything returned lands in the orchestration history, so nothing here returns
+a secret. Activities may run more than once (at-least-once delivery): each is
+idempotent.
 """
 
 from __future__ import annotations
@@ -34,8 +41,13 @@ def _failure(error: FoundryError) -> dict[str, Any]:
     return {"ok": False, "error": error.to_dict()}
 
 
-def _permanent(exc: Exception) -> bool:
-    return isinstance(exc, FoundryError) and not isinstance(exc, ThrottledError | TransientError)
+def _answer(exc: Exception) -> dict[str, Any]:
+    """An Azure ML error as the activity's result; anything else is raised."""
+    if isinstance(exc, ThrottledError | TransientError):
+        return {"ok": False, "transient": True, "retryAfter": exc.retry_after, "error": exc.to_dict()}
+    if isinstance(exc, FoundryError):
+        return _failure(exc)
+    raise exc
 
 
 @bp.activity_trigger(input_name="payload")
@@ -51,10 +63,8 @@ def fetch_template(payload: dict[str, Any]) -> dict[str, Any]:
             "name of an existing Sweep job (GET /api/templates lists them)."
         )
         return _failure(exc)
-    except Exception as exc:
-        if _permanent(exc):
-            return _failure(exc)  # type: ignore[arg-type]
-        raise
+    except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
+        return _answer(exc)
     return {"ok": True, "job": job}
 
 
@@ -93,10 +103,8 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
             if existing is None:
                 raise
             return _adopt_or_refuse(existing, instance_id, job_name)
-    except Exception as exc:
-        if _permanent(exc):
-            return _failure(exc)  # type: ignore[arg-type]
-        raise
+    except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
+        return _answer(exc)
     log.info("submitted sweep job %s for instance %s", job_name, instance_id)
     return _submitted(job, job_name, adopted=False)
 
@@ -140,10 +148,8 @@ def get_job_status(payload: dict[str, Any]) -> dict[str, Any]:
     job_name: str = payload["jobName"]
     try:
         job = services.client().get_job(job_name)
-    except Exception as exc:
-        if _permanent(exc):
-            return _failure(exc)  # type: ignore[arg-type]
-        raise
+    except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
+        return _answer(exc)
     from foundry.models import RunRequest
     from foundry.result import snapshot
 
@@ -164,10 +170,8 @@ def cancel_job(payload: dict[str, Any]) -> dict[str, Any]:
         services.client().cancel_job(job_name)
     except NotFoundError:
         return {"ok": True, "jobName": job_name, "found": False}
-    except Exception as exc:
-        if _permanent(exc):
-            return _failure(exc)  # type: ignore[arg-type]
-        raise
+    except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
+        return _answer(exc)
     log.info("cancel requested for sweep job %s", job_name)
     return {"ok": True, "jobName": job_name, "found": True}
 

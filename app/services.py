@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
     from foundry.vault import RunSecretVault
 
 _lock = threading.Lock()
+# How the Azure ML client waits between its own retries. The local host swaps in
+# its clock's sleep (which, in virtual time, returns at once: see devhost/clock.py).
+_sleep: Callable[[float], None] = time.sleep
 
 
 @cache
@@ -43,7 +48,14 @@ def _client() -> AzureMLClient:
         s.workspace,
         token_provider_from_settings(s),
         arm_endpoint=s.arm_endpoint,
+        sleep=lambda seconds: _sleep(seconds),
     )
+
+
+def use_sleep(sleep: Callable[[float], None] | None) -> None:
+    """Make the Azure ML client back off with `sleep` (None: `time.sleep`)."""
+    global _sleep
+    _sleep = sleep or time.sleep
 
 
 def vault() -> RunSecretVault | None:

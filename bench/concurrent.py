@@ -29,7 +29,7 @@ def run(runs: int, *, clients: int = 8, timeout: float = 900.0) -> dict[str, Any
     logging.disable(logging.WARNING)
     import requests
 
-    from bench.scenarios import SWEEPS, _seed_templates, request_body
+    from bench.scenarios import SWEEPS, _seed_templates, request_body, status_input
     from devhost.stack import LocalStack
 
     template = SWEEPS["10m"][0]
@@ -70,7 +70,7 @@ def run(runs: int, *, clients: int = 8, timeout: float = 900.0) -> dict[str, Any
             and isinstance(s.get("output"), dict)
             and s["output"].get("status") == "Success"
         )
-        jobs = [(s.get("input") or {}).get("jobName") for s in statuses]
+        jobs = [status_input(s).get("jobName") for s in statuses]
         emu = stack.emulator
         puts = [sum(n for (k, _st), n in emu.calls_for(j).items() if k == "put") for j in jobs]
         out["success"] = ok

@@ -18,11 +18,13 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bench.scenarios import HOUR, Task, run_task
+
+UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "make bench  (= .venv/bin/python -m bench.run --write bench/RESULTS.md)"

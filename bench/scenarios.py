@@ -8,6 +8,7 @@ this run. `run_task` is what the worker processes of `bench.run` call.
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 import sys
@@ -16,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from foundry.compat import parse_utc
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,8 +122,20 @@ class Result:
         return asdict(self)
 
 
+def status_input(status: dict[str, Any] | None) -> dict[str, Any]:
+    """The orchestration input from a Durable status: the extension returns a
+    Python-started instance's input as a JSON string."""
+    value = (status or {}).get("input")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_utc(text)
 
 
 def _seed_templates(emulator: Any) -> None:
@@ -233,9 +248,7 @@ def _collect(stack: Any, iid: str, template: str, status: dict[str, Any], res: R
     output = status.get("output")
     if isinstance(output, dict):
         res.polysync_status = str(output.get("status", ""))
-    job_name = (status.get("input") or {}).get("jobName") or (stack.host.get_status(iid) or {}).get(
-        "input", {}
-    ).get("jobName")
+    job_name = status_input(status).get("jobName") or status_input(stack.host.get_status(iid)).get("jobName")
     tmpl = emu.calls_for(template)
     calls = emu.calls_for(job_name)
     res.template_get = sum(n for (kind, _st), n in tmpl.items() if kind == "get")

@@ -91,7 +91,7 @@ class Figures:
     calls: dict[str, int]
     jobs_created: int
     reconciled: int
-    events_dropped_continue_as_new: int
+    events_carried_over: int
 
     @property
     def passed(self) -> bool:
@@ -115,7 +115,7 @@ class Figures:
             f"jobs left running:                       {len(self.jobs_left_running)}",
             f"jobs created (PUT 201):                  {self.jobs_created}",
             f"orphans cancelled by the reconciler:     {self.reconciled}",
-            f"events dropped by continue-as-new:       {self.events_dropped_continue_as_new}",
+            f"events carried over by continue-as-new:  {self.events_carried_over}",
             "faults injected: "
             + (", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())) or "none")
             + f" (total {sum(self.faults.values())})",
@@ -265,7 +265,7 @@ def run_soak(
             calls=dict(emulator.calls),
             jobs_created=emulator.calls.get("put_created", 0),
             reconciled=reconciled,
-            events_dropped_continue_as_new=stack.host.metrics.events_dropped_continue_as_new,
+            events_carried_over=stack.host.metrics.events_carried_over,
         )
     finally:
         stack.stop()

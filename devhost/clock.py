@@ -17,7 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
+
+UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 Callback = Callable[[], None]
 
@@ -65,6 +67,10 @@ class Clock:
 
     def call_later(self, seconds: float, fn: Callback) -> TimerHandle:
         return self.call_at(self.now() + timedelta(seconds=seconds), fn)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of this clock's time (the app's in-call retry back-off)."""
+        raise NotImplementedError
 
     # -- quiescence (only the virtual clock cares) --------------------------
     def acquire(self) -> None:
@@ -151,6 +157,9 @@ class RealClock(Clock):
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
     def _idle(self) -> None:
         timeout = 1.0
         if self._heap:
@@ -180,6 +189,17 @@ class VirtualClock(Clock):
 
     def now(self) -> datetime:
         return self._now
+
+    def sleep(self, seconds: float) -> None:
+        """Returns at once: the app's in-call retry back-off takes no time here.
+
+        Work in flight holds the clock, so virtual time cannot move under a sleeper,
+        and a sleeper waiting for it would deadlock a busy worker pool. Retries
+        therefore come back to back, and an outage reaches the orchestrator's
+        durable timers sooner than on Azure: stricter than the real service, never
+        kinder (the client still counts the back-off it asked for against its budget).
+        """
+        return None
 
     def advance(self, seconds: float) -> None:
         """Move time forward, running due callbacks in order (blocking until each

@@ -52,11 +52,14 @@ class LocalStack:
         port: int = 0,
         emulator_port: int = 0,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        rerun_activities: bool = False,
     ) -> LocalStack:
         """Start everything. With `workspace_id` the app talks to that real Azure ML
         workspace with the developer's own credential instead of the emulator.
         `on_event` sees each Azure ML Event Grid event (at its virtual time) before
-        the app does; `events=False` still calls it but delivers nothing to the app."""
+        the app does; `events=False` still calls it but delivers nothing to the app.
+        `rerun_activities` runs every activity twice (at-least-once delivery, as on
+        Azure) so that tests prove each one idempotent."""
         clock: Clock = VirtualClock() if virtual else RealClock()
         clock.start()
         emulator: WorkspaceEmulator | None = None
@@ -96,7 +99,12 @@ class LocalStack:
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         app = _load_app()
-        host = DurableHost(app, clock=clock, function_key=function_key, port=port).start()
+        from app import services
+
+        services.use_sleep(clock.sleep)  # the client's retry back-off passes this clock's time
+        host = DurableHost(
+            app, clock=clock, function_key=function_key, port=port, rerun_activities=rerun_activities
+        ).start()
         if emulator is not None and (events or on_event):
             emulator.set_event_sink(_event_sink(host, deliver=events, observer=on_event))
         return cls(clock=clock, host=host, emulator=emulator, env=env, keyvault=keyvault, _saved_env=saved)
@@ -115,6 +123,7 @@ class LocalStack:
                 os.environ[name] = value
         from app import services
 
+        services.use_sleep(None)
         services.reset()
 
     def __enter__(self) -> LocalStack:

@@ -259,6 +259,7 @@ class AzureMLClient:
             remaining = self.max_total_seconds - max(time.monotonic() - started, waited)
             if attempt >= self.max_attempts or delay > remaining:
                 if retry_after is not None:
+                    error.retry_after = retry_after
                     error.hint = f"Azure ML asked to retry after {retry_after:.0f} s; retry later."
                 raise error
             log.info("%s %s: retrying in %.2f s", method, path, delay)

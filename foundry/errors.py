@@ -101,6 +101,8 @@ class AzureMLError(FoundryError):
         super().__init__(message, code=code, hint=hint, status=status)
         self.target = target
         self.details: list[Any] = list(details or [])
+        # Seconds the service asked to wait (`Retry-After` of a 429/5xx), when it said.
+        self.retry_after: float | None = None
 
 
 class NotFoundError(AzureMLError):

@@ -21,7 +21,6 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from enum import StrEnum
 from typing import Any
 
 from pydantic import (
@@ -35,6 +34,7 @@ from pydantic import (
     field_validator,
 )
 
+from foundry.compat import StrEnum
 from foundry.errors import FieldError, FoundryError, RequestValidationError
 from foundry.names import JOB_NAME_RE, validate_job_name
 from foundry.secrets import is_secret_reference

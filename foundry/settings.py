@@ -122,6 +122,7 @@ class Settings:
     event_poll_cap_seconds: float = 28800.0
     polls_per_generation: int = 1
     stalled_limit_seconds: float = 3600.0
+    outage_limit_seconds: float = 86400.0
     events_enabled: bool = True
     _webhook_secret: str | _Unresolved | None = field(default=None, repr=False)
     _instance_id_key: str | _Unresolved | None = field(default=None, repr=False)
@@ -159,6 +160,7 @@ class Settings:
             event_poll_cap_seconds=ecap,
             polls_per_generation=int(_number(environ, "SWEEP_POLLS_PER_GENERATION", 1, integer=True)),
             stalled_limit_seconds=_number(environ, "SWEEP_STALLED_LIMIT_SECONDS", 3600.0),
+            outage_limit_seconds=_number(environ, "SWEEP_OUTAGE_LIMIT_SECONDS", 86400.0),
             events_enabled=_flag(environ, "SWEEP_EVENTS_ENABLED", True),
             _webhook_secret=_secret(environ, "WEBHOOK_SECRET"),
             _instance_id_key=_secret(environ, "INSTANCE_ID_KEY"),

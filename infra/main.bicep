@@ -57,6 +57,9 @@ param sweepEventPollCapSeconds int = 28800
 param sweepPollsPerGeneration int = 1
 param sweepStalledLimitSeconds int = 3600
 
+@description('How long a run waits out Azure ML being unreachable (throttled, 5xx) before it ends Failed and leaves the job running.')
+param sweepOutageLimitSeconds int = 86400
+
 @description('Wait on Azure ML Event Grid events (false: polling only, and the postdeploy hook creates no subscription).')
 param sweepEventsEnabled bool = true
 
@@ -183,6 +186,7 @@ module functionApp 'app/function.bicep' = {
     sweepEventPollCapSeconds: sweepEventPollCapSeconds
     sweepPollsPerGeneration: sweepPollsPerGeneration
     sweepStalledLimitSeconds: sweepStalledLimitSeconds
+    sweepOutageLimitSeconds: sweepOutageLimitSeconds
     sweepEventsEnabled: sweepEventsEnabled
     reconcileSchedule: reconcileSchedule
     runSecretsTtlHours: runSecretsTtlHours

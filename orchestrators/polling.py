@@ -14,6 +14,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+# Longest single durable timer the orchestrator creates: below the extension's
+# maximumShortTimerDuration (6 days on Azure Storage), so it never becomes a
+# "long timer" whose cancel() does not reach the inner timer.
+MAX_TIMER_SECONDS = 5 * 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class PollPolicy:
@@ -24,19 +29,19 @@ class PollPolicy:
     polls_per_generation: int = 1
     stalled_limit: float = 3600.0
     use_events: bool = True
+    outage_limit: float = 86400.0  # how long Azure ML may stay unreachable before the run gives up
 
     def __post_init__(self) -> None:
         if not 0 < self.floor <= self.cap:
             raise ValueError("SWEEP_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_POLL_CAP_SECONDS")
         if not 0 < self.event_floor <= self.event_cap:
             raise ValueError("SWEEP_EVENT_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_EVENT_POLL_CAP_SECONDS")
-        if self.event_cap > 5 * 24 * 3600:
-            # A single durable timer must stay below the extension's
-            # maximumShortTimerDuration (6 days on Azure Storage): longer ones become
-            # "long timers" whose cancel() does not reach the inner timer.
+        if self.event_cap > MAX_TIMER_SECONDS:
             raise ValueError("SWEEP_EVENT_POLL_CAP_SECONDS must be at most 5 days")
         if self.polls_per_generation < 1:
             raise ValueError("SWEEP_POLLS_PER_GENERATION must be at least 1")
+        if self.outage_limit <= 0:
+            raise ValueError("SWEEP_OUTAGE_LIMIT_SECONDS must be > 0")
 
     @classmethod
     def from_settings(cls, settings: Any) -> PollPolicy:
@@ -48,6 +53,7 @@ class PollPolicy:
             polls_per_generation=int(settings.polls_per_generation),
             stalled_limit=float(settings.stalled_limit_seconds),
             use_events=bool(settings.events_enabled),
+            outage_limit=float(settings.outage_limit_seconds),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,7 +82,19 @@ class LoopState:
     polls: int = 0  # status checks (REST GETs) over the whole run
     wakeups: int = 0  # wake-ups of any kind in this generation (bounds the history)
     timer_wakeups: int = 0  # of which poll timers that fired (ends a generation)
-    poll_on_resume: bool = False  # the previous generation ended on a poll timer: GET first
+    poll_on_resume: bool = (
+        False  # the previous generation ended on a poll timer or a terminal hint: GET first
+    )
+    # Azure ML unreachable (throttled, 5xx, no connection): since when, and the
+    # last Retry-After it asked for; cleared by the next answer.
+    unreachable_since: str | None = None
+    retry_after: float | None = None
+    unreachable_error: str | None = None
+    # The last status event acted on, across generations: the extension carries an
+    # event over into the next generation when it reaches the continue-as-new first
+    # (it replays a cancelled timer as done at once), and that copy is no news.
+    last_status_event: str | None = None
+    submit_uncertain: bool = False  # cancelled while the PUT's outcome was unknown: the job may exist
     monitor_url: str | None = None
     submitted_at: str | None = None
     started_at: str | None = None  # the run's first episode; Durable's createdTime resets per generation
@@ -99,3 +117,12 @@ def next_interval(current: float, policy: PollPolicy, *, events_seen: bool, stat
     if current < floor:
         return floor
     return min(cap, current * 2)
+
+
+def retry_interval(current: float, policy: PollPolicy, retry_after: float | None) -> tuple[float, float]:
+    """(backoff, sleep) before the next try while Azure ML is unreachable: the
+    no-events backoff (floor doubling to cap, whatever the events regime: an
+    answer is wanted soon), but never sooner than the service's Retry-After,
+    however long, bounded only by the longest single durable timer."""
+    backoff = next_interval(min(current, policy.cap), policy, events_seen=False, status_changed=False)
+    return backoff, min(MAX_TIMER_SECONDS, max(backoff, retry_after or 0.0))

@@ -8,6 +8,7 @@ ends by raising `SweepEnded`, whose message starts with the Polysync status.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from foundry.status import to_polysync
@@ -32,10 +33,17 @@ def run_error(code: str, message: str, hint: str | None) -> dict[str, Any]:
     return {"code": code, "message": message, "hint": hint}
 
 
+# customStatus is capped at 16 KB (UTF-16) by the Durable extension and an
+# orchestration that sets more fails; keep well under it. The full result is the
+# orchestration's output, which has no such cap.
+CUSTOM_STATUS_BUDGET_BYTES = 8 * 1024
+_TRIMMABLE = ("outputs", "bestTrial", "error")
+
+
 def progress_status(
     data: dict[str, Any], state: LoopState, now: str, *, submitted: bool = True
 ) -> dict[str, Any]:
-    return {
+    status: dict[str, Any] = {
         "status": to_polysync(state.azure_status) if submitted else "Starting",
         "azureStatus": state.azure_status if submitted else None,
         "jobName": data["jobName"] if submitted else None,
@@ -46,6 +54,57 @@ def progress_status(
         "polls": state.polls,
         "startedAt": state.started_at,
     }
+    if state.unreachable_since:
+        status["unreachableSince"] = state.unreachable_since
+        status["note"] = unreachable_note(state)
+    return status
+
+
+def unreachable_note(state: LoopState) -> str:
+    note = f"Azure ML unreachable since {state.unreachable_since}"
+    if state.unreachable_error:
+        note += f" ({state.unreachable_error[:200]})"
+    return note + "; the run keeps waiting and retries."
+
+
+def _utf16_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-16-le"))
+
+
+def _shorten(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[: limit - 1] + "…"
+    if isinstance(value, dict):
+        return {str(k)[:limit]: _shorten(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten(v, limit) for v in value]
+    return value
+
+
+def fit_custom_status(status: dict[str, Any], budget: int = CUSTOM_STATUS_BUDGET_BYTES) -> dict[str, Any]:
+    """`status` cut down to `budget` bytes of UTF-16: long strings in outputs, best
+    trial and error shortened first, then those fields dropped (the output keeps
+    them), then every other long string shortened."""
+    if _utf16_size(status) <= budget:
+        return status
+    fitted = dict(status)
+    fitted["truncated"] = "customStatus is kept small; the orchestration output has the full result."
+    for limit in (500, 100):
+        for key in _TRIMMABLE:
+            if key in fitted:
+                fitted[key] = _shorten(fitted[key], limit)
+        if _utf16_size(fitted) <= budget:
+            return fitted
+    for key in _TRIMMABLE:
+        if key in fitted and key != "error":
+            fitted[key] = None
+    if _utf16_size(fitted) <= budget:
+        return fitted
+    for limit in (500, 100, 20):
+        fitted = {k: _shorten(v, limit) for k, v in fitted.items()}
+        if _utf16_size(fitted) <= budget:
+            return fitted
+    return {k: fitted.get(k) for k in ("status", "azureStatus", "jobName", "truncated")}
 
 
 def final_output(data: dict[str, Any], state: LoopState, snap: dict[str, Any], now: str) -> dict[str, Any]:
@@ -63,6 +122,14 @@ def final_output(data: dict[str, Any], state: LoopState, snap: dict[str, Any], n
         if name not in RESERVED_KEYS:
             result[name] = value
     return result
+
+
+def success_status(output: dict[str, Any], state: LoopState) -> dict[str, Any]:
+    """customStatus of a successful run: the output without the top-level copies of
+    each output parameter (Polysync reads those from the output itself)."""
+    status = {key: value for key, value in output.items() if key in RESERVED_KEYS}
+    status["startedAt"] = state.started_at
+    return status
 
 
 def _message(status: str, error: dict[str, Any] | None, data: dict[str, Any], state: LoopState) -> str:
@@ -94,6 +161,7 @@ class SweepEnded(Exception):
         now: str,
         *,
         snap: dict[str, Any] | None = None,
+        left_running: bool = False,
     ) -> None:
         snap = snap or {}
         submitted = state.monitor_url is not None
@@ -110,4 +178,7 @@ class SweepEnded(Exception):
             "cancelRequested": state.cancel_requested,
             "startedAt": state.started_at,
         }
+        if left_running:
+            # The orphan reconciler reads this and leaves the job alone.
+            self.report["jobLeftRunning"] = True
         super().__init__(_message(status, error, data, state))

@@ -34,7 +34,7 @@ import copy
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import azure.durable_functions as df
@@ -43,10 +43,13 @@ import azure.functions as func
 from app import services
 from foundry import secrets as run_secrets
 from foundry import tags as tag
+from foundry.compat import parse_utc
 from foundry.errors import FoundryError, NotFoundError, RequestValidationError
 from foundry.names import job_name_for, validate_instance_id, validate_job_name
 from foundry.status import TERMINAL
 from foundry.vault import StoredSecret
+
+UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 log = logging.getLogger("triggers.reconciler")
 bp = df.Blueprint()
@@ -77,10 +80,9 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_utc(value)  # Azure writes 7 fraction digits, which 3.10's fromisoformat refuses
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def job_facts(job: dict[str, Any]) -> tuple[str, str | None, str | None, datetime | None, dict[str, Any]]:

@@ -1,17 +1,18 @@
 """The orchestration engine: histories, episodes, activities, timers, events.
 
-It plays the Durable extension's side of the out-of-process protocol: each
+It plays the Durable extension's side of the out-of-process protocol. Each
 "episode" appends `OrchestratorStarted` plus the new events to the instance's
-history, calls the SDK's orchestrator handle with the context JSON, reads the
-cumulative action list from the reply and schedules whatever is new.
+history and calls the SDK's orchestrator handle with the context JSON. What the
+reply's action list means is decided as the real extension decides it:
+`dtfx.replay` runs it through a model of the extension's shim and DTFx over the
+history, and only what that replay schedules is scheduled, with its ids; a
+replay that disagrees with history fails the instance as DTFx does.
 
-Task ids: the SDK numbers tasks with one counter in the order it meets them.
-Leaf actions that take an id (activities, timers, ...) get ids in the order they
-appear in the cumulative action list; the hidden retry timer / re-scheduled
-attempt of `call_activity_with_retry` take an id while the SDK processes the
-TaskFailed / TimerFired of that retry. So the engine delivers such a retry event
-as the *last* event of its episode: then every new leaf of the episode was
-yielded before it, and the hidden id comes after them (mirrors the SDK exactly).
+Storage semantics follow the Azure Storage provider: every created timer fires
+(cancelling one in the orchestrator only makes the orchestrator stop waiting for
+it), external events go to the current generation, events that reach a
+continue-as-new after it was called are carried over into the next generation,
+and messages for an earlier generation are discarded.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ import logging
 import queue
 import threading
 import time
-import traceback
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,19 +33,20 @@ from azure.functions import _durable_functions as fdf
 
 from devhost.clock import Clock, TimerHandle
 
+from . import dtfx
+from .failures import task_failure
 from .history import (
-    ID_ACTIONS,
     SUPPORTED_ACTIONS,
     ActionType,
     EventType,
     event,
     flatten_actions,
     iso,
-    parse_iso,
     readable_history,
     timespan,
 )
 from .metrics import HostMetrics, InstanceMetrics
+from .payloads import as_json, compact, custom_status_error
 
 log = logging.getLogger("devhost.durable")
 
@@ -60,44 +60,17 @@ def status_time(dt: datetime) -> str:
 
 
 @dataclass
-class RetryState:
-    name: str
-    input: str | None
-    first_ms: float
-    max_attempts: int
-    backoff: float = 1.0
-    max_interval_ms: float | None = None
-    attempts: int = 1
-
-    def delay(self) -> timedelta:
-        """Delay after the failure of attempt `attempts` (DTFx RetryInterceptor)."""
-        ms = self.first_ms * (self.backoff ** (self.attempts - 1))
-        if self.max_interval_ms is not None:
-            ms = min(ms, self.max_interval_ms)
-        return timedelta(milliseconds=ms)
-
-
-@dataclass
-class TaskRef:
-    kind: str  # activity | retry_attempt | timer | retry_timer
-    retry: RetryState | None = None
-    handle: TimerHandle | None = None
-    fire_at: datetime | None = None
-    done: bool = False
-    cancelled: bool = False
-
-
-@dataclass
 class InboxItem:
     event: dict[str, Any]
-    generation: int | None  # None: an external event (goes to whatever generation is current)
+    generation: int | None  # None: an external message (goes to whatever generation is current)
+    ends_batch: bool = False  # the next generation's start: its first episode stops here
 
 
 @dataclass
 class Instance:
     instance_id: str
     name: str
-    input: str | None  # JSON text
+    input: str | None  # the stored JSON text (DTFx's serialized input)
     created: datetime
     updated: datetime
     status: str = "Pending"
@@ -107,10 +80,7 @@ class Instance:
     previous_history: list[dict[str, Any]] | None = None
     inbox: list[InboxItem] = field(default_factory=list)
     generation: int = 1
-    next_id: int = 0
-    leaf_ids: list[int | None] = field(default_factory=list)  # task id per leaf action (None: no id)
-    leaf_types: list[int] = field(default_factory=list)
-    tasks: dict[int, TaskRef] = field(default_factory=dict)
+    timers: dict[int, TimerHandle] = field(default_factory=dict)  # armed in this generation
     running_episode: bool = False
 
     @property
@@ -138,6 +108,7 @@ class Engine:
         activity_workers: int = 8,
         max_short_timer: timedelta = timedelta(days=6),
         long_timer_interval: timedelta = timedelta(days=3),
+        rerun_activities: Callable[[str], bool] | None = None,
     ) -> None:
         self.clock = clock
         self.orchestrators = orchestrators
@@ -146,6 +117,7 @@ class Engine:
         self.metrics = metrics
         self.max_short_timer = max_short_timer
         self.long_timer_interval = long_timer_interval
+        self.rerun_activities = rerun_activities
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._instances: dict[str, Instance] = {}
@@ -166,9 +138,7 @@ class Engine:
             self._stopped = True
             for inst in self._instances.values():
                 self._cancel_timers(inst)
-                for _ in inst.inbox:
-                    self.clock.release()
-                inst.inbox.clear()
+                self._drop_inbox(inst)
         self._ready.put(None)
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -177,6 +147,7 @@ class Engine:
 
     # -- public operations (thread safe) -----------------------------------------
     def start_orchestration(self, name: str, input_json: str | None, instance_id: str | None) -> str:
+        """`input_json` is the stored input (see payloads.py)."""
         if name not in self.orchestrators:
             raise UnknownOrchestrator(
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function."
@@ -189,25 +160,15 @@ class Engine:
                 raise InstanceExists(f"An instance with ID '{iid}' already exists (status {old.status}).")
             if old is not None:
                 self._cancel_timers(old)
-                for _ in old.inbox:
-                    self.clock.release()
+                self._drop_inbox(old)
             inst = Instance(instance_id=iid, name=name, input=input_json, created=now, updated=now)
             self._instances[iid] = inst
             self.metrics.instances[iid] = InstanceMetrics()
-            started = event(
-                EventType.ExecutionStarted,
-                now,
-                Name=name,
-                Input=input_json,
-                Version="",
-                OrchestrationInstance={"InstanceId": iid, "ExecutionId": uuid.uuid4().hex},
-                ParentInstance=None,
-            )
-            self._post_locked(inst, started, inst.generation)
+            self._post_locked(inst, self._execution_started(inst, now), inst.generation)
         return iid
 
     def raise_event(self, instance_id: str, name: str, data_json: str | None) -> str:
-        """Returns "accepted", "gone" (terminal) or "missing"."""
+        """Returns "accepted", "gone" (terminal) or "missing". `data_json` is the stored payload."""
         with self._lock:
             inst = self._instances.get(instance_id)
             if inst is None:
@@ -220,22 +181,17 @@ class Engine:
             return "accepted"
 
     def terminate(self, instance_id: str, reason: str | None) -> str:
+        """Asynchronous, as TaskHubClient.TerminateInstanceAsync: an ExecutionTerminated
+        message the next episode processes; until then the instance reads as before."""
         with self._lock:
             inst = self._instances.get(instance_id)
             if inst is None:
                 return "missing"
             if inst.terminal:
                 return "gone"
-            now = self.clock.now()
-            self._cancel_timers(inst)
-            for _ in inst.inbox:
-                self.clock.release()
-            inst.inbox.clear()
-            inst.history.append(event(EventType.ExecutionTerminated, now, Input=reason))
-            inst.status = "Terminated"
-            inst.output = reason
-            inst.updated = now
-            self._changed.notify_all()
+            self._post_locked(
+                inst, event(EventType.ExecutionTerminated, self.clock.now(), Input=reason), None
+            )
             return "accepted"
 
     def purge(self, instance_id: str) -> bool:
@@ -299,7 +255,9 @@ class Engine:
             # The Azure Storage provider persists a continue-as-new transition as
             # Running (DTFx ContinuedAsNew is transient and never shown there).
             "runtimeStatus": "Running" if inst.status == "ContinuedAsNew" else inst.status,
-            "input": _loads_or_text(inst.input) if show_input else None,
+            # DurableClient.ConvertOrchestrationStateToStatus: ParseToJToken(stored input);
+            # for an instance started by the Python client that is a JSON string.
+            "input": as_json(inst.input) if show_input else None,
             "customStatus": inst.custom_status,
             "output": inst.output,
             "createdTime": status_time(inst.created),
@@ -313,12 +271,26 @@ class Engine:
             out["historyEvents"] = hist
         return out
 
+    def _execution_started(self, inst: Instance, now: datetime) -> dict[str, Any]:
+        return event(
+            EventType.ExecutionStarted,
+            now,
+            Name=inst.name,
+            Input=inst.input,
+            Version="",
+            OrchestrationInstance={"InstanceId": inst.instance_id, "ExecutionId": uuid.uuid4().hex},
+            ParentInstance=None,
+        )
+
     def _post_locked(self, inst: Instance, ev: dict[str, Any], generation: int | None) -> None:
         """Queue an event for the instance's next episode (holds the clock until consumed)."""
         if self._stopped:
             return
         self.clock.acquire()
         inst.inbox.append(InboxItem(ev, generation))
+        self._schedule_episode(inst)
+
+    def _schedule_episode(self, inst: Instance) -> None:
         if inst.instance_id not in self._queued:
             self._queued.add(inst.instance_id)
             self._ready.put(inst.instance_id)
@@ -327,13 +299,20 @@ class Engine:
         with self._lock:
             inst = self._instances.get(instance_id)
             if inst is None or inst.terminal or (generation is not None and generation != inst.generation):
-                return
+                return  # a message for a finished instance or an earlier execution: discarded
             self._post_locked(inst, ev, generation)
 
+    def _drop_inbox(self, inst: Instance) -> None:
+        for _ in inst.inbox:
+            self.clock.release()
+        inst.inbox.clear()
+
     def _cancel_timers(self, inst: Instance) -> None:
-        for ref in inst.tasks.values():
-            if ref.handle is not None:
-                ref.handle.cancel()
+        """Cleanup only: a timer of a finished instance or an earlier generation would be
+        discarded on delivery anyway (OrchestrationSessionManager: wrong execution id)."""
+        for handle in inst.timers.values():
+            handle.cancel()
+        inst.timers.clear()
 
     def _run(self) -> None:
         while True:
@@ -347,67 +326,62 @@ class Engine:
             except Exception:
                 log.exception("durable host: episode for %s crashed", iid)
 
-    def _is_retry_trigger(self, inst: Instance, ev: dict[str, Any]) -> bool:
-        et = ev["EventType"]
-        if et == EventType.TaskFailed:
-            ref = inst.tasks.get(ev.get("TaskScheduledId"))
-            return ref is not None and ref.kind == "retry_attempt"
-        if et == EventType.TimerFired:
-            ref = inst.tasks.get(ev.get("TimerId"))
-            return ref is not None and ref.kind == "retry_timer"
-        return False
-
     def _episode(self, iid: str) -> None:
         with self._lock:
             inst = self._instances.get(iid)
             if inst is None:
                 return
             if inst.terminal:
-                for _ in inst.inbox:
-                    self.clock.release()
-                inst.inbox.clear()
+                self._drop_inbox(inst)
                 return
             batch: list[InboxItem] = []
             rest: list[InboxItem] = []
-            take = True
             for item in inst.inbox:
-                if item.generation is not None and item.generation != inst.generation:
-                    self.clock.release()  # stale (previous generation)
-                    continue
-                if take:
-                    batch.append(item)
-                    if self._is_retry_trigger(inst, item.event):
-                        take = False
-                else:
+                if rest or (batch and batch[-1].ends_batch):
                     rest.append(item)
+                elif item.generation is not None and item.generation != inst.generation:
+                    self.clock.release()  # a message for an earlier execution: discarded
+                else:
+                    batch.append(item)
             inst.inbox = rest
-            if rest and iid not in self._queued:
-                self._queued.add(iid)
-                self._ready.put(iid)
+            if rest:
+                self._schedule_episode(inst)
             if not batch:
                 return
             try:
-                self._episode_locked(inst, batch)
+                self._episode_locked(inst, [item.event for item in batch])
             finally:
                 for _ in batch:
                     self.clock.release()
                 inst.updated = self.clock.now()
                 self._changed.notify_all()
 
-    def _episode_locked(self, inst: Instance, batch: list[InboxItem]) -> None:
+    def _episode_locked(self, inst: Instance, events: list[dict[str, Any]]) -> None:
         now = self.clock.now()
         for ev in inst.history:
             ev["IsPlayed"] = True
         had_history = bool(inst.history)
         inst.history.append(event(EventType.OrchestratorStarted, now))
-        for item in batch:
-            inst.history.append(item.event)
+        inst.history.extend(events)
+        terminated = next((ev for ev in events if ev["EventType"] == EventType.ExecutionTerminated), None)
+        if terminated is not None:
+            # TaskOrchestrationContext.HandleExecutionTerminatedEvent: completes at once,
+            # open tasks or not, with the reason as output.
+            reason = terminated.get("Input")
+            inst.history.append(event(EventType.OrchestratorCompleted, now))
+            inst.history.append(
+                event(EventType.ExecutionCompleted, now, OrchestrationStatus="Terminated", Result=reason)
+            )
+            self._finish(inst, "Terminated", reason)
+            return
         if inst.status in ("Pending", "ContinuedAsNew"):
             inst.status = "Running"
         generation = inst.generation
         context = {
             "history": inst.history,
-            "input": inst.input,
+            # OrchestrationTriggerAttributeBindingProvider.OrchestrationContextToString:
+            # `input` is the stored input as a JToken.
+            "input": as_json(inst.input),
             "instanceId": inst.instance_id,
             "isReplaying": had_history,
             "parentInstanceId": None,
@@ -447,8 +421,8 @@ class Engine:
         m.replay_cpu.append(cpu)
         self.metrics.bump("episodes")
         if inst.terminal or inst.generation != generation:
-            return  # terminated (or restarted) while the orchestrator ran
-        self._apply(inst, state or {}, error, batch)
+            return  # restarted while the orchestrator ran
+        self._apply(inst, state or {}, error)
         hist_len = len(inst.history)
         if len(m.history_len_per_generation) < inst.generation:
             m.history_len_per_generation.extend([0] * (inst.generation - len(m.history_len_per_generation)))
@@ -456,209 +430,119 @@ class Engine:
         if 0 <= idx < len(m.history_len_per_generation):
             m.history_len_per_generation[idx] = max(m.history_len_per_generation[idx], hist_len)
 
-    def _apply(
-        self, inst: Instance, state: dict[str, Any], error: str | None, batch: list[InboxItem]
-    ) -> None:
+    def _apply(self, inst: Instance, state: dict[str, Any], error: str | None) -> None:
         now = self.clock.now()
+        actions = _v2_actions(state)
+        unsupported = sorted(
+            {
+                _action_name(a.get("actionType"))
+                for a in flatten_actions(actions)
+                if a.get("actionType") not in SUPPORTED_ACTIONS
+            }
+        )
+        if unsupported:
+            self._fail(
+                inst,
+                f"devhost durable host does not support {', '.join(unsupported)} "
+                "(entities, sub-orchestrations and durable HTTP are not emulated)",
+                prefixed=True,
+            )
+            return
+        custom_error = custom_status_error(state.get("customStatus"))
+        if custom_error is not None:
+            # OutOfProcOrchestrationShim.ScheduleDurableTaskEvents calls SetCustomStatus
+            # before replaying the actions: the function faults, the status stays as it was.
+            self._fail(inst, custom_error, prefixed=True)
+            return
+
+        result = dtfx.replay(actions, inst.history, sorted(self.activities))
+        if result.nondeterminism is not None:
+            # TaskOrchestrationExecutor.ExecuteCore: catch NonDeterministicOrchestrationException
+            # -> FailOrchestration; the reason is the exception's message.
+            self._fail(inst, result.nondeterminism, prefixed=False)
+            return
+
+        scheduled: list[dict[str, Any]] = []
+        for action in result.new_actions:
+            if action.kind == "timer":
+                assert action.fire_at is not None
+                scheduled.append(
+                    event(EventType.TimerCreated, now, action.task_id, FireAt=iso(action.fire_at))
+                )
+                self._arm_timer(inst, action.task_id, action.fire_at)
+            else:
+                assert action.name is not None
+                scheduled.append(
+                    event(EventType.TaskScheduled, now, action.task_id, Name=action.name, Input=action.input)
+                )
+                self._run_activity(inst, action.task_id, action.name, action.input)
         if "customStatus" in state or error is None:
             inst.custom_status = state.get("customStatus")
-        leaves = flatten_actions(state.get("actions") or [])
-        scheduled: list[dict[str, Any]] = []
-
-        if error is None:
-            bad = [a for a in leaves if a.get("actionType") not in SUPPORTED_ACTIONS]
-            if bad:
-                names = sorted({_action_name(a.get("actionType")) for a in bad})
-                error = (
-                    f"devhost durable host does not support {', '.join(names)} "
-                    "(entities, sub-orchestrations and durable HTTP are not emulated)"
-                )
-
-        if error is None:
-            for index, action in enumerate(leaves[: len(inst.leaf_types)]):
-                if action.get("actionType") != inst.leaf_types[index]:
-                    was, now = _action_name(inst.leaf_types[index]), _action_name(action.get("actionType"))
-                    error = f"Non-deterministic workflow detected: action #{index} was {was} and is now {now}"
-
-                    break
-
-        continue_as_new: dict[str, Any] | None = None
-        if error is None:
-            # 1. new leaves, in order (ids follow the SDK's counter)
-            for index, action in enumerate(leaves):
-                atype = action.get("actionType")
-                if atype == ActionType.ContinueAsNew:
-                    continue_as_new = action
-                    continue
-                if index < len(inst.leaf_ids):
-                    continue
-                inst.leaf_types.append(atype)
-                if atype not in ID_ACTIONS:
-                    inst.leaf_ids.append(None)
-                    continue
-                tid = inst.next_id
-                inst.next_id += 1
-                inst.leaf_ids.append(tid)
-                if atype == ActionType.CreateTimer:
-                    fire_at = parse_iso(action["fireAt"])
-                    ref = TaskRef("timer", fire_at=fire_at)
-                    inst.tasks[tid] = ref
-                    scheduled.append(event(EventType.TimerCreated, now, tid, FireAt=action["fireAt"]))
-                    if not action.get("isCanceled"):
-                        self._arm_timer(inst, tid, ref)
-                    else:
-                        ref.cancelled = True
-                else:
-                    retry = None
-                    kind = "activity"
-                    if atype == ActionType.CallActivityWithRetry:
-                        opts = action.get("retryOptions") or {}
-                        retry = RetryState(
-                            name=action["functionName"],
-                            input=action.get("input"),
-                            first_ms=float(opts.get("firstRetryIntervalInMilliseconds", 1000)),
-                            max_attempts=int(opts.get("maxNumberOfAttempts", 1)),
-                            backoff=float(opts.get("backoffCoefficient", 1.0)),
-                            max_interval_ms=(
-                                float(opts["maxRetryIntervalInMilliseconds"])
-                                if opts.get("maxRetryIntervalInMilliseconds")
-                                else None
-                            ),
-                        )
-                        kind = "retry_attempt"
-                    inst.tasks[tid] = TaskRef(kind, retry=retry)
-                    scheduled.append(
-                        event(
-                            EventType.TaskScheduled,
-                            now,
-                            tid,
-                            Name=action["functionName"],
-                            Input=action.get("input"),
-                        )
-                    )
-                    self._run_activity(inst, tid, action["functionName"], action.get("input"))
-            # 2. cancellations flip on earlier timer actions (the list is cumulative)
-            for index, action in enumerate(leaves):
-                if action.get("actionType") == ActionType.CreateTimer and action.get("isCanceled"):
-                    tid = inst.leaf_ids[index] if index < len(inst.leaf_ids) else None
-                    ref = inst.tasks.get(tid) if tid is not None else None
-                    if ref is not None and not ref.cancelled:
-                        ref.cancelled = True
-                        if ref.handle is not None:
-                            ref.handle.cancel()
-            # 3. the hidden retry timer / re-scheduled attempt (batch's last event)
-            last = batch[-1].event if batch else None
-            if last is not None and self._is_retry_trigger(inst, last) and not state.get("isDone"):
-                if last["EventType"] == EventType.TaskFailed:
-                    ref = inst.tasks[last["TaskScheduledId"]]
-                    rs = ref.retry
-                    assert rs is not None
-                    tid = inst.next_id
-                    inst.next_id += 1
-                    fire_at = now + rs.delay()
-                    tref = TaskRef("retry_timer", retry=rs, fire_at=fire_at)
-                    inst.tasks[tid] = tref
-                    scheduled.append(event(EventType.TimerCreated, now, tid, FireAt=iso(fire_at)))
-                    self._arm_timer(inst, tid, tref)
-                else:
-                    ref = inst.tasks[last["TimerId"]]
-                    rs = ref.retry
-                    assert rs is not None
-                    if rs.attempts < rs.max_attempts:
-                        rs.attempts += 1
-                        tid = inst.next_id
-                        inst.next_id += 1
-                        inst.tasks[tid] = TaskRef("retry_attempt", retry=rs)
-                        scheduled.append(
-                            event(EventType.TaskScheduled, now, tid, Name=rs.name, Input=rs.input)
-                        )
-                        self._run_activity(inst, tid, rs.name, rs.input)
-
         inst.history.extend(scheduled)
         inst.history.append(event(EventType.OrchestratorCompleted, now))
 
-        if error is not None:
-            message = f"Orchestrator function '{inst.name}' failed: {error}"
+        # The orchestrator function's task completes once the shim has replayed every
+        # action (ScheduleDurableTaskEvents awaits ReplayOOProcOrchestration first) or
+        # the shim threw; DTFx acts on it only when no task is open.
+        fault = result.shim_error or (error if result.shim_done else None)
+        finished = fault is not None or (result.shim_done and bool(state.get("isDone")))
+        if not finished or result.open_tasks:
+            return
+        if fault is not None:
+            self._fail(inst, fault, prefixed=True, episode_closed=True)
+        elif result.continue_as_new is not None:
+            self._continue_as_new(inst, result.continue_as_new, result.carried_over)
+        else:
+            output = state.get("output")
             inst.history.append(
                 event(
                     EventType.ExecutionCompleted,
                     now,
-                    OrchestrationStatus="Failed",
-                    Result=message,
-                    FailureDetails={"ErrorType": "OrchestrationFailure", "ErrorMessage": error},
+                    OrchestrationStatus="Completed",
+                    Result=json.dumps(output),
                 )
             )
-            self._finish(inst, "Failed", message)
-            return
-        if not state.get("isDone"):
-            return
-        if continue_as_new is not None:
-            self._continue_as_new(inst, continue_as_new, batch, leaves)
-            return
-        pending = [t for t in inst.tasks.values() if t.kind == "timer" and not t.done and not t.cancelled]
-        if pending:
-            # DTFx does not complete an orchestration while an uncancelled durable timer is pending.
-            return
-        output = state.get("output")
+            self._finish(inst, "Completed", output)
+
+    def _fail(self, inst: Instance, reason: str, *, prefixed: bool, episode_closed: bool = False) -> None:
+        """Fail the instance. `prefixed`: an exception from the orchestrator function,
+        which TaskOrchestrationShim wraps as "Orchestrator function '<name>' failed: ..."."""
+        now = self.clock.now()
+        message = f"Orchestrator function '{inst.name}' failed: {reason}" if prefixed else reason
+        if not episode_closed:
+            inst.history.append(event(EventType.OrchestratorCompleted, now))
         inst.history.append(
             event(
-                EventType.ExecutionCompleted, now, OrchestrationStatus="Completed", Result=json.dumps(output)
+                EventType.ExecutionCompleted,
+                now,
+                OrchestrationStatus="Failed",
+                Result=message,
+                FailureDetails={"ErrorType": "OrchestrationFailure", "ErrorMessage": reason},
             )
         )
-        self._finish(inst, "Completed", output)
+        self._finish(inst, "Failed", message)
 
     def _finish(self, inst: Instance, status: str, output: Any) -> None:
         inst.status = status
         inst.output = output
         inst.updated = self.clock.now()
         self._cancel_timers(inst)
-        for _ in inst.inbox:
-            self.clock.release()
-        inst.inbox.clear()
+        self._drop_inbox(inst)
         self._changed.notify_all()
 
     def _continue_as_new(
-        self, inst: Instance, action: dict[str, Any], batch: list[InboxItem], leaves: list[dict[str, Any]]
+        self, inst: Instance, action: dict[str, Any], carried_over: list[dict[str, Any]]
     ) -> None:
         now = self.clock.now()
-        # Unconsumed EventRaised of this batch, plus everything that arrived while the
-        # episode ran (still in the inbox), are lost: the Python SDK cannot carry them over.
-        waits = Counter(
-            a.get("externalEventName")
-            for a in leaves
-            if a.get("actionType") == ActionType.WaitForExternalEvent
-        )
-        raised = Counter(ev.get("Name") for ev in inst.history if ev["EventType"] == EventType.EventRaised)
-        in_batch = Counter(
-            it.event.get("Name") for it in batch if it.event["EventType"] == EventType.EventRaised
-        )
-        dropped = sum(min(n, max(0, raised[name] - waits[name])) for name, n in in_batch.items())
-        for item in inst.inbox:
-            if item.event["EventType"] == EventType.EventRaised:
-                dropped += 1
-            self.clock.release()
-        inst.inbox.clear()
-        if dropped:
-            log.info("instance %s: %d event(s) dropped by continue_as_new", inst.instance_id, dropped)
-            self.metrics.bump("events_dropped_continue_as_new", dropped)
-            self.metrics.instance(inst.instance_id).events_dropped_continue_as_new += dropped
+        new_input = compact(action.get("input")) if action.get("input") is not None else None
         inst.history.append(
-            event(
-                EventType.ExecutionCompleted,
-                now,
-                OrchestrationStatus="ContinuedAsNew",
-                Result=action.get("input"),
-            )
+            event(EventType.ExecutionCompleted, now, OrchestrationStatus="ContinuedAsNew", Result=new_input)
         )
         self._cancel_timers(inst)
         inst.previous_history = inst.history
         inst.history = []
         inst.generation += 1
-        inst.next_id = 0
-        inst.leaf_ids = []
-        inst.leaf_types = []
-        inst.tasks = {}
-        inst.input = action.get("input")
+        inst.input = new_input
         inst.output = None
         inst.status = "ContinuedAsNew"
         # As the real extension does (azure-functions-durable-extension#2088): the
@@ -667,32 +551,32 @@ class Engine:
         m = self.metrics.instance(inst.instance_id)
         m.generations += 1
         m.history_len_per_generation.append(0)
-        started = event(
-            EventType.ExecutionStarted,
-            now,
-            Name=inst.name,
-            Input=inst.input,
-            Version="",
-            OrchestrationInstance={"InstanceId": inst.instance_id, "ExecutionId": uuid.uuid4().hex},
-            ParentInstance=None,
-        )
-        self._post_locked(inst, started, inst.generation)
+        if carried_over:
+            m.events_carried_over += len(carried_over)
+            self.metrics.bump("events_carried_over", len(carried_over))
+        # TaskOrchestrationDispatcher: the new execution's first work item is
+        # ExecutionStarted plus the carried-over events; messages still queued
+        # (external ones) reach the new execution in the next work item.
+        if self._stopped:
+            return
+        first = [self._execution_started(inst, now)]
+        first += [{**ev, "IsPlayed": False} for ev in carried_over]
+        items = [InboxItem(ev, inst.generation) for ev in first]
+        items[-1].ends_batch = True
+        for _ in items:
+            self.clock.acquire()
+        inst.inbox[:0] = items
+        self._schedule_episode(inst)
 
-    def _arm_timer(self, inst: Instance, tid: int, ref: TaskRef) -> None:
-        iid, gen, fire_at = inst.instance_id, inst.generation, ref.fire_at
-        assert fire_at is not None
+    def _arm_timer(self, inst: Instance, tid: int, fire_at: datetime) -> None:
+        iid, gen = inst.instance_id, inst.generation
 
         def fire() -> None:
-            with self._lock:
-                cur = self._instances.get(iid)
-                if cur is None or cur.generation != gen or ref.cancelled or ref.done:
-                    return
-                ref.done = True
-                self._post(
-                    iid, event(EventType.TimerFired, self.clock.now(), TimerId=tid, FireAt=iso(fire_at)), gen
-                )
+            self._post(
+                iid, event(EventType.TimerFired, self.clock.now(), TimerId=tid, FireAt=iso(fire_at)), gen
+            )
 
-        ref.handle = self.clock.call_at(fire_at, fire)
+        inst.timers[tid] = self.clock.call_at(fire_at, fire)
 
     def _run_activity(self, inst: Instance, tid: int, name: str, input_json: str | None) -> None:
         iid, gen = inst.instance_id, inst.generation
@@ -702,6 +586,10 @@ class Engine:
             try:
                 if not self._stopped:
                     ev = self._invoke_activity(name, input_json, tid)
+                    if self.rerun_activities is not None and self.rerun_activities(name):
+                        # At-least-once: a second execution, whose outcome is the one recorded.
+                        self.metrics.bump("activities_rerun")
+                        ev = self._invoke_activity(name, input_json, tid)
                     self._post(iid, ev, gen)
             finally:
                 self.clock.release()
@@ -713,12 +601,8 @@ class Engine:
 
     def _invoke_activity(self, name: str, input_json: str | None, tid: int) -> dict[str, Any]:
         self.metrics.bump("activities_run")
-        fn = self.activities.get(name)
+        fn = self.activities[name]
         try:
-            if fn is None:
-                raise LookupError(
-                    f"The function '{name}' doesn't exist, is disabled, or is not an activity function."
-                )
             if input_json is None:
                 value = None
             else:
@@ -734,25 +618,24 @@ class Engine:
             )
         except Exception as exc:  # noqa: BLE001 - activity failures go to the orchestrator
             self.metrics.bump("activities_failed")
-            details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            reason, details = task_failure(name, exc)
             return event(
-                EventType.TaskFailed, self.clock.now(), TaskScheduledId=tid, Reason=str(exc), Details=details
+                EventType.TaskFailed, self.clock.now(), TaskScheduledId=tid, Reason=reason, Details=details
             )
+
+
+def _v2_actions(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reply's action list (schema V2/V3 nest it once: `[[a, b, ...]]`)."""
+    actions = state.get("actions") or []
+    if len(actions) == 1 and isinstance(actions[0], list):
+        return actions[0]
+    return [a for a in actions if isinstance(a, dict)]
 
 
 def _is_awaitable(obj: Any) -> bool:
     import inspect
 
     return inspect.isawaitable(obj)
-
-
-def _loads_or_text(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _action_name(atype: Any) -> str:

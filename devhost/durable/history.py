@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import IntEnum
 from typing import Any
 
 from dateutil.parser import isoparse
+
+UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 
 class EventType(IntEnum):

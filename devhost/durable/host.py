@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ from .engine import TERMINAL, Engine, InstanceExists, UnknownOrchestrator
 from .functions import FunctionInfo, Route, close_client_session, compile_route, discover, run_async
 from .history import parse_iso
 from .metrics import HostMetrics
+from .payloads import InvalidJson, stored_as_python_client, stored_from_body
 
 log = logging.getLogger("devhost.durable")
 
@@ -48,9 +50,11 @@ class DurableHost:
         port: int = 0,
         activity_workers: int = 8,
         function_key: str | None = None,
+        system_key: str | None = None,
         max_short_timer: timedelta = timedelta(days=6),
         long_timer_interval: timedelta = timedelta(days=3),
         route_prefix: str = "api",
+        rerun_activities: bool | Collection[str] | None = None,
     ) -> None:
         self.app = app
         self.clock = clock
@@ -58,6 +62,9 @@ class DurableHost:
         self.host = host
         self.port = port
         self.function_key = function_key
+        # The runtime webhooks take the Durable extension's system key (or the master
+        # key), never a function key; with function keys on, one is made up.
+        self.system_key = system_key or (secrets.token_urlsafe(24) if function_key else None)
         self.route_prefix = route_prefix.strip("/")
         self.metrics = HostMetrics()
         self.functions = discover(app)
@@ -75,6 +82,7 @@ class DurableHost:
             activity_workers=activity_workers,
             max_short_timer=max_short_timer,
             long_timer_interval=long_timer_interval,
+            rerun_activities=_rerun_predicate(rerun_activities),
         )
         self.routes: list[Route] = sorted(
             (compile_route(f) for f in self._by_type.get("httpTrigger", [])), key=lambda r: r.precedence
@@ -129,15 +137,14 @@ class DurableHost:
 
     # -- in-process API ----------------------------------------------------------------------
     def start_orchestration(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
-        from azure.functions import _durable_functions as fdf
-
-        input_json = None if input is None else fdf.df_dumps(input)
+        """Start as the Python client's `start_new` does (the input is stored JSON-encoded twice)."""
+        input_json = None if input is None else stored_as_python_client(input)
         return self.engine.start_orchestration(name, input_json, instance_id)
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
-        from azure.functions import _durable_functions as fdf
-
-        outcome = self.engine.raise_event(instance_id, name, fdf.df_dumps(data))
+        """Raise as the Python client's `raise_event` does: the orchestrator receives the
+        payload as a JSON string (what the real extension delivers for that client)."""
+        outcome = self.engine.raise_event(instance_id, name, stored_as_python_client(data))
         if outcome == "missing":
             raise KeyError(instance_id)
 
@@ -240,13 +247,13 @@ class DurableHost:
 
     # -- bindings ---------------------------------------------------------------------------
     def _code_suffix(self) -> str:
-        return f"&code={quote(self.function_key)}" if self.function_key else ""
+        return f"&code={quote(self.system_key)}" if self.system_key else ""
 
     def client_binding(self) -> dict[str, Any]:
         wh = self.base_url + WEBHOOK_PREFIX
         q = f"taskHub={quote(self.task_hub)}&connection=Storage{self._code_suffix()}"
         inst = f"{wh}/instances/{ID_PLACEHOLDER}"
-        code_q = f"?code={quote(self.function_key)}" if self.function_key else ""
+        code_q = f"?code={quote(self.system_key)}" if self.system_key else ""
         return {
             "taskHubName": self.task_hub,
             "connectionName": "Storage",
@@ -269,7 +276,7 @@ class DurableHost:
                 "resumePostUri": f"{inst}/resume?reason={{text}}&{q}",
             },
             "baseUrl": wh,
-            "requiredQueryStringParameters": f"code={self.function_key}" if self.function_key else "",
+            "requiredQueryStringParameters": f"code={self.system_key}" if self.system_key else "",
             "rpcBaseUrl": f"{self.base_url}{RPC_PREFIX}/",
         }
 
@@ -283,12 +290,13 @@ class DurableHost:
         path = parts.path
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         try:
+            request = _ApiRequest(self.base_url + raw_path, query, headers, body)
             if path == RPC_PREFIX or path.startswith(RPC_PREFIX + "/"):
-                return self._durable_api(method, path[len(RPC_PREFIX) :], query, body, rpc=True)
+                return self._durable_api(method, path[len(RPC_PREFIX) :], request)
             if path == WEBHOOK_PREFIX or path.startswith(WEBHOOK_PREFIX + "/"):
-                if self.function_key and not self._key_ok(query, headers):
+                if self.system_key and not self._key_ok(query, headers, self.system_key):
                     return _Reply(401, b"")
-                return self._durable_api(method, path[len(WEBHOOK_PREFIX) :], query, body, rpc=False)
+                return self._durable_api(method, path[len(WEBHOOK_PREFIX) :], request)
             prefix = "/" + self.route_prefix if self.route_prefix else ""
             if path == prefix or path.startswith(prefix + "/"):
                 return self._app_route(method, raw_path, path[len(prefix) :], query, headers, body)
@@ -299,9 +307,10 @@ class DurableHost:
             log.exception("durable host: %s %s failed", method, raw_path)
             return _Reply(500, b"")
 
-    def _key_ok(self, query: dict[str, str], headers: dict[str, str]) -> bool:
+    @staticmethod
+    def _key_ok(query: dict[str, str], headers: dict[str, str], key: str | None) -> bool:
         supplied = query.get("code") or headers.get("x-functions-key")
-        return supplied == self.function_key
+        return supplied is not None and key is not None and secrets.compare_digest(supplied, key)
 
     def _app_route(
         self,
@@ -321,7 +330,8 @@ class DurableHost:
             return _Reply(405, b"")
         route, params = allowed[0]
         if self.function_key and route.auth_level in ("function", "admin", "system"):
-            if not self._key_ok(query, headers):
+            # a function key, or the system key for admin/system routes (the master key is not emulated)
+            if not self._key_ok(query, headers, self.function_key):
                 return _Reply(401, b"")
         req = func.HttpRequest(
             method=method,
@@ -339,13 +349,16 @@ class DurableHost:
             return _Reply(500, b"")
         return _from_function_result(result)
 
-    def _durable_api(self, method: str, sub: str, query: dict[str, str], body: bytes, *, rpc: bool) -> _Reply:
+    def _durable_api(self, method: str, sub: str, request: _ApiRequest) -> _Reply:
+        """HttpApiHandler.HandleRequestAsync: the same handler serves the local RPC
+        endpoint the Python client calls and the public runtime webhooks."""
         segs = [unquote(s) for s in sub.strip("/").split("/")] if sub.strip("/") else []
         if not segs:
             return _Reply(404, b"")
         head = segs[0]
+        query = request.query
         if head == "orchestrators" and method == "POST" and len(segs) in (2, 3):
-            return self._api_start(segs[1], segs[2] if len(segs) == 3 else None, body, rpc=rpc)
+            return self._api_start(segs[1], segs[2] if len(segs) == 3 else None, request)
         if head == "instances":
             if len(segs) == 1:
                 if method == "GET":
@@ -353,14 +366,16 @@ class DurableHost:
                 return _Reply(405, b"")
             iid = segs[1]
             if len(segs) == 2 and method == "GET":
-                return self._api_status(iid, query)
+                return self._api_status(iid, request)
             if len(segs) == 2 and method == "DELETE":
                 if self.engine.purge(iid):
                     return _json(200, {"instancesDeleted": 1})
                 return _Reply(404, b"")
             if len(segs) == 4 and segs[2] == "raiseEvent" and method == "POST":
-                return self._api_raise(iid, segs[3], body, rpc=rpc)
+                return self._api_raise(iid, segs[3], request)
             if len(segs) == 3 and segs[2] == "terminate" and method == "POST":
+                # HandleTerminateInstanceRequestAsync: 404 / 410 / 202; the termination
+                # itself happens when the instance processes the message.
                 outcome = self.engine.terminate(iid, query.get("reason"))
                 return _Reply({"accepted": 202, "gone": 410, "missing": 404}[outcome], b"")
             if len(segs) == 3 and segs[2] in ("suspend", "resume", "rewind", "restart"):
@@ -369,11 +384,13 @@ class DurableHost:
             return _json(501, {"message": "entities are not emulated by the devhost durable host"})
         return _Reply(404, b"")
 
-    def _api_start(self, name: str, instance_id: str | None, body: bytes, *, rpc: bool) -> _Reply:
+    def _api_start(self, name: str, instance_id: str | None, request: _ApiRequest) -> _Reply:
+        """HandleStartOrchestratorRequestAsync: an empty body is no input; otherwise the
+        body is one JSON value (400 "Invalid JSON content" if not)."""
         try:
-            input_json = _body_json_text(body, rpc=rpc)
-        except ValueError:
-            return _json(400, {"Message": "Only application/json request content is supported"})
+            input_json = stored_from_body(request.body) if request.body.strip() else None
+        except InvalidJson as exc:
+            return _json(400, {"Message": str(exc)})
         try:
             iid = self.engine.start_orchestration(name, input_json, instance_id)
         except UnknownOrchestrator as exc:
@@ -387,17 +404,31 @@ class DurableHost:
         except InstanceExists as exc:
             return _json(409, {"Message": str(exc), "ExceptionMessage": str(exc)})
         payload = self.management_payload(iid)
+        # CreateCheckStatusResponse: Location = statusQueryGetUri, Retry-After: 10
         return _json(202, payload, headers={"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
 
-    def _api_raise(self, iid: str, name: str, body: bytes, *, rpc: bool) -> _Reply:
-        try:
-            data_json = _body_json_text(body, rpc=rpc)
-        except ValueError:
+    def _api_raise(self, iid: str, name: str, request: _ApiRequest) -> _Reply:
+        """HandleRaiseEventRequestAsync: 404 unknown, 410 finished, then the body must be
+        `application/json` and one JSON value, stored as that JSON (payloads.py)."""
+        status = self.engine.status(iid, show_input=False)
+        if status is None:
+            return _Reply(404, b"")
+        if status["runtimeStatus"] in TERMINAL:
+            return _Reply(410, b"")
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
             return _json(400, {"Message": "Only application/json request content is supported"})
+        try:
+            data_json = stored_from_body(request.body)
+        except InvalidJson as exc:
+            return _json(400, {"Message": str(exc)})
         outcome = self.engine.raise_event(iid, name, data_json)
         return _Reply({"accepted": 202, "gone": 410, "missing": 404}[outcome], b"")
 
-    def _api_status(self, iid: str, query: dict[str, str]) -> _Reply:
+    def _api_status(self, iid: str, request: _ApiRequest) -> _Reply:
+        """HandleGetStatusRequestAsync: 202 with `Location` = the request URL and
+        `Retry-After: 5` while running; 200 when finished (500 for Failed on request)."""
+        query = request.query
         status = self.engine.status(
             iid,
             show_history=_flag(query, "showHistory", False),
@@ -412,8 +443,7 @@ class DurableHost:
                 500 if rs == "Failed" and _flag(query, "returnInternalServerErrorOnFailure", False) else 200
             )
             return _json(code, status)
-        payload = self.management_payload(iid)
-        return _json(202, status, headers={"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
+        return _json(202, status, headers={"Location": request.url, "Retry-After": "5"})
 
     def _filtered_statuses(self, query: dict[str, str]) -> list[dict[str, Any]]:
         out = self.engine.statuses()
@@ -432,6 +462,26 @@ class DurableHost:
 
 
 # -- helpers ------------------------------------------------------------------------------
+class _ApiRequest:
+    __slots__ = ("body", "headers", "query", "url")
+
+    def __init__(self, url: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> None:
+        self.url = url
+        self.query = query
+        self.headers = headers
+        self.body = body
+
+
+def _rerun_predicate(rerun: bool | Collection[str] | None) -> Callable[[str], bool] | None:
+    """The at-least-once switch: every activity (True), the named ones, or none."""
+    if not rerun:
+        return None
+    if rerun is True:
+        return lambda _name: True
+    names = {str(n) for n in rerun}
+    return lambda name: name in names
+
+
 class _Reply:
     __slots__ = ("body", "headers", "status")
 
@@ -452,24 +502,6 @@ def _flag(query: dict[str, str], name: str, default: bool) -> bool:
         if k.lower() == name.lower():
             return v.strip().lower() in ("true", "1", "yes", "")
     return default
-
-
-def _body_json_text(body: bytes, *, rpc: bool) -> str | None:
-    """The JSON text of an input / event payload.
-
-    The Python client posts `json=df_dumps(x)`: the body is a JSON *string* holding the
-    JSON text, so the RPC API decodes once more. Webhook callers post plain JSON."""
-    text = body.decode("utf-8").strip() if body else ""
-    if not text:
-        return None
-    value = json.loads(text)  # ValueError -> 400
-    if rpc and isinstance(value, str):
-        try:
-            json.loads(value)
-            return value
-        except ValueError:
-            return text
-    return text
 
 
 def _from_function_result(result: Any) -> _Reply:

@@ -15,7 +15,9 @@ class InstanceMetrics:
     history_len_per_generation: list[int] = field(default_factory=lambda: [0])
     # CPU seconds of each orchestrator call (thread_time), in order
     replay_cpu: list[float] = field(default_factory=list)
-    events_dropped_continue_as_new: int = 0
+    # EventRaised events that reached a continue-as-new after it was called and went
+    # on into the next generation (DTFx carry-over)
+    events_carried_over: int = 0
 
     @property
     def history_len_max(self) -> int:
@@ -43,7 +45,7 @@ class InstanceMetrics:
             "replayCpuLast": self.replay_cpu_last,
             "replayCpuMax": max(self.replay_cpu) if self.replay_cpu else None,
             "replayCpuTotal": self.replay_cpu_total,
-            "eventsDroppedContinueAsNew": self.events_dropped_continue_as_new,
+            "eventsCarriedOver": self.events_carried_over,
         }
 
 
@@ -56,7 +58,8 @@ class HostMetrics:
         self.activities_run = 0
         self.activities_failed = 0
         self.events_raised = 0
-        self.events_dropped_continue_as_new = 0
+        self.events_carried_over = 0
+        self.activities_rerun = 0  # extra executions by the at-least-once switch
         self.episodes = 0
 
     def instance(self, instance_id: str) -> InstanceMetrics:
@@ -76,7 +79,8 @@ class HostMetrics:
                 "activitiesRun": self.activities_run,
                 "activitiesFailed": self.activities_failed,
                 "eventsRaised": self.events_raised,
-                "eventsDroppedContinueAsNew": self.events_dropped_continue_as_new,
+                "eventsCarriedOver": self.events_carried_over,
+                "activitiesRerun": self.activities_rerun,
                 "episodes": self.episodes,
                 "instances": {k: v.as_dict() for k, v in self.instances.items()},
             }

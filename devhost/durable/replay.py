@@ -9,6 +9,7 @@ from typing import Any
 from .engine import OUT_OF_PROC_MARKER
 from .functions import app_functions
 from .history import EventType, timespan
+from .payloads import as_json
 
 
 def _orchestrator(app: Any, name: str):
@@ -60,7 +61,7 @@ def replay_prefixes(
         # drop trailing events the orchestrator never sees (OrchestratorCompleted, ExecutionCompleted)
         context = {
             "history": prefix,
-            "input": input_json,
+            "input": as_json(input_json),
             "instanceId": instance_id,
             "isReplaying": last_start > 0,
             "parentInstanceId": None,

@@ -59,13 +59,14 @@ class EmulatorHttpServer(ThreadingHTTPServer):
                 pass
 
 
-def fault_response(kind: str, retry_after_seconds: int) -> Response:
+def fault_response(kind: str, retry_after_seconds: int | None) -> Response:
+    retry_after = {} if retry_after_seconds is None else {"Retry-After": str(retry_after_seconds)}
     if kind == "429":
         err = ArmError(
             429,
             "TooManyRequests",
-            f"The request is being throttled. Please retry after {retry_after_seconds} seconds.",
-            headers={"Retry-After": str(retry_after_seconds)},
+            f"The request is being throttled. Please retry after {retry_after_seconds or 0} seconds.",
+            headers=retry_after,
         )
     elif kind == "500":
         err = ArmError(500, "InternalServerError", "Encountered an internal server error. Please retry.")
@@ -74,7 +75,7 @@ def fault_response(kind: str, retry_after_seconds: int) -> Response:
             503,
             "ServiceUnavailable",
             "The service is temporarily unavailable. Please retry.",
-            headers={"Retry-After": "1"},
+            headers=retry_after,
         )
     return Response(err.status, err.body(), dict(err.headers))
 

@@ -226,9 +226,10 @@ class WorkspaceEmulator:
 
     def draw_fault(self, method: str, kind: str) -> str | None:
         injector = self._faults
-        return injector.draw(method, kind) if injector else None
+        return injector.draw(method, kind, self.clock.now()) if injector else None
 
-    def retry_after_seconds(self) -> int:
+    def retry_after_seconds(self) -> int | None:
+        """`Retry-After` of fault answers (429 and 503); None: no header."""
         plan = self.fault_plan
         return plan.retry_after_seconds if plan else 1
 

@@ -51,6 +51,7 @@ param sweepEventPollFloorSeconds int
 param sweepEventPollCapSeconds int
 param sweepPollsPerGeneration int
 param sweepStalledLimitSeconds int
+param sweepOutageLimitSeconds int
 param sweepEventsEnabled bool
 param reconcileSchedule string
 param runSecretsTtlHours int
@@ -191,6 +192,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SWEEP_STALLED_LIMIT_SECONDS'
           value: string(sweepStalledLimitSeconds)
+        }
+        {
+          name: 'SWEEP_OUTAGE_LIMIT_SECONDS'
+          value: string(sweepOutageLimitSeconds)
         }
         {
           name: 'SWEEP_EVENTS_ENABLED'

@@ -7,11 +7,12 @@ from datetime import datetime
 
 from devhost.durable.history import EventType
 from devhost.stack import LocalStack
+from foundry.compat import parse_utc
 from tests.e2e.helpers import custom_status, start, structured, wait_finished
 
 
 def _at(iso: str) -> datetime:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return parse_utc(iso)
 
 
 def _detection_lag(stack: LocalStack, view: dict) -> float:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from foundry.compat import parse_utc
+
 from .conftest import Client, sweep_body
 
 CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
@@ -30,7 +32,7 @@ def test_events_in_order_with_schema_and_times(vclock, make_emu):
     ]
     delivered = [(at - t0).total_seconds() for at, _ in got]
     assert delivered == [3, 31, 291, 301, 301]
-    occurred = [datetime.fromisoformat(e["eventTime"]) - t0 for _, e in got]
+    occurred = [parse_utc(e["eventTime"]) - t0 for _, e in got]
     assert occurred == [timedelta(seconds=s) for s in (2, 30, 290, 300, 300)]
     for _, e in got:
         assert set(e) == {

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 
 from devhost.stack import LocalStack
+from foundry.compat import parse_utc
 from foundry.names import job_name_for
 from foundry.vault import StoredSecret
 from tests.e2e.helpers import custom_status, start, structured, wait_finished, wait_for, wait_until
@@ -24,6 +25,8 @@ from triggers.reconciler import (
     reconcile_secrets,
     reference_now,
 )
+
+UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 HUB = "polysyncsweeps"
@@ -216,9 +219,7 @@ def test_terminated_run_job_is_cancelled_by_the_reconciler_after_the_grace(stack
         )["jobName"]
         _terminate(stack, instance_id, payload)
         assert job_name in stack.emulator.active_jobs()  # terminate alone leaves it running: the problem
-        created = datetime.fromisoformat(
-            stack.emulator.job(job_name)["systemData"]["createdAt"].replace("Z", "+00:00")
-        )
+        created = parse_utc(stack.emulator.job(job_name)["systemData"]["createdAt"])
         assert stack.clock.now() - created < GRACE
         _reconcile(stack)  # within the grace period: left alone
         assert stack.emulator.job(job_name)["properties"]["status"] not in ("CancelRequested", "Canceled")
