@@ -104,7 +104,7 @@ def fit_custom_status(status: dict[str, Any], budget: int = CUSTOM_STATUS_BUDGET
         fitted = {k: _shorten(v, limit) for k, v in fitted.items()}
         if _utf16_size(fitted) <= budget:
             return fitted
-    return {k: fitted.get(k) for k in ("status", "azureStatus", "jobName", "truncated")}
+    return {k: fitted.get(k) for k in ("status", "azureStatus", "jobName", "jobLeftRunning", "truncated")}
 
 
 def final_output(data: dict[str, Any], state: LoopState, snap: dict[str, Any], now: str) -> dict[str, Any]:

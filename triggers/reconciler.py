@@ -20,6 +20,11 @@ Run secrets get the same treatment: a secret tagged with this task hub, whose na
 starts with the instance id in its tag, is erased (delete + purge) once that
 instance has finished, and in any case once the secret has expired.
 
+A run that gave up waiting for an unreachable Azure ML (past
+`SWEEP_OUTAGE_LIMIT_SECONDS`) ends Failed on purpose *without* cancelling its
+job, and says so in its customStatus (`jobLeftRunning`): the reconciler leaves
+that job alone (reason `left-running`); the user decides in Azure ML studio.
+
 Why it did so is recorded three ways: a WARNING log line naming job, instance
 and runtime status; a `polysync.reconciled=<reason>` tag on the job (a tag-only
 re-PUT, best effort); and the summary the run logs at the end.
@@ -61,6 +66,9 @@ GRACE = timedelta(minutes=10)
 # Durable runtime statuses under which nobody will ever cancel the job again. A missing
 # instance (purged, or another deployment's) is not among them: nothing proves the job ours.
 ORPHANED_RUNTIME = frozenset({"Terminated", "Failed", "Completed", "Canceled"})
+# Runtime status the lookup reports for a Failed run that left its job running on
+# purpose (orchestrators.sweep: Azure ML unreachable past the outage limit).
+LEFT_RUNNING = "Failed (job left running)"
 # Job statuses that no longer cost anything, or are already being cancelled.
 AT_REST = TERMINAL | {"CancelRequested"}
 
@@ -135,6 +143,8 @@ def decide(
         return keep("status-unknown")
     if runtime_status is None:
         return keep("instance-missing")
+    if runtime_status == LEFT_RUNNING:
+        return keep("left-running")
     if runtime_status not in ORPHANED_RUNTIME:
         return keep("tracked")
     return Verdict(name, instance_id, True, f"orchestration-{runtime_status.lower()}", runtime_status)
@@ -267,6 +277,8 @@ def decide_secret(
         return "expired"
     if secret.created is None or now - secret.created < grace or not looked_up:
         return None
+    if runtime_status == LEFT_RUNNING:  # the run is over; only its job was left running
+        runtime_status = "Failed"
     if runtime_status in ORPHANED_RUNTIME:
         return f"orchestration-{runtime_status.lower()}"
     return None
@@ -330,7 +342,11 @@ async def _runtime_status(client: df.DurableOrchestrationClient, instance_id: st
     if not status:
         return None
     value = getattr(status, "runtime_status", None)
-    return getattr(value, "value", value)
+    runtime = getattr(value, "value", value)
+    custom = getattr(status, "custom_status", None)
+    if runtime == "Failed" and isinstance(custom, dict) and custom.get("jobLeftRunning") is True:
+        return LEFT_RUNNING
+    return runtime
 
 
 @bp.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False)

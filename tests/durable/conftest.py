@@ -11,7 +11,10 @@ from tests.durable import sample_app
 def _reset_sample_state():
     sample_app.FLAKY.update(fail_times=2, calls=0)
     sample_app.EVENTS.clear()
+    sample_app.SHIFT["first"] = "say_hello"
+    sample_app.GATE.clear()
     yield
+    sample_app.GATE.set()  # never leave an activity blocked
 
 
 def _make(clock, **kw):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -15,6 +16,8 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 # Mutable knobs the tests poke at (the activities run in-process).
 FLAKY = {"fail_times": 2, "calls": 0}
 EVENTS: list[dict] = []
+SHIFT = {"first": "say_hello"}
+GATE = threading.Event()
 
 
 # -- activities -------------------------------------------------------------
@@ -97,7 +100,7 @@ def event_loop_orchestrator(context: df.DurableOrchestrationContext):
     if state.get("slow") and not context.is_replaying:
         time.sleep(0.2)  # test hook: keep the continue-as-new episode busy (never do this for real)
     seen = state["seen"] + 1
-    if data == "stop":
+    if json.loads(data) == "stop":  # the Python client's events arrive JSON-encoded
         return {"seen": seen}
     context.continue_as_new({"seen": seen})
     return None
@@ -160,6 +163,98 @@ def parallel_retry_orchestrator(context: df.DurableOrchestrationContext):
     )
     tail = yield context.call_activity("say_hello", "tail")
     return [results[0], results[1], results[3], tail]
+
+
+@app.activity_trigger(input_name="payload")
+def gated(payload: dict) -> str:
+    """Blocks until the test opens GATE (an activity still running on the host)."""
+    GATE.wait(timeout=30)
+    return "done"
+
+
+@app.activity_trigger(input_name="payload")
+def explode(payload: dict) -> None:
+    raise RuntimeError(f"boom {payload.get('n')}")
+
+
+@app.orchestration_trigger(context_name="context")
+def tick_then_continue_orchestrator(context: df.DurableOrchestrationContext):
+    """Races a timer against 'tick', cancels the timer, continues as new; ends after 3 ticks."""
+    state = context.get_input() or {"seen": []}
+    timer = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    tick = context.wait_for_external_event("tick")
+    winner = yield context.task_any([timer, tick])
+    if winner is timer:
+        return state
+    timer.cancel()
+    seen = [*state["seen"], tick.result]
+    if len(seen) >= 3:
+        return {"seen": seen}
+    context.continue_as_new({"seen": seen})
+    return None
+
+
+@app.orchestration_trigger(context_name="context")
+def two_waits_orchestrator(context: df.DurableOrchestrationContext):
+    """A timer first (the 'go' event may arrive meanwhile), then two waits for 'go'."""
+    yield context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    first = yield context.wait_for_external_event("go")
+    context.set_custom_status({"first": first})
+    second = yield context.wait_for_external_event("go")
+    context.set_custom_status({"first": first, "second": second})
+    return [first, second]
+
+
+@app.orchestration_trigger(context_name="context")
+def cancelled_timer_orchestrator(context: df.DurableOrchestrationContext):
+    """An event beats a 1-hour timer (cancelled), then the run waits for 'done'."""
+    timer = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    first = context.wait_for_external_event("go")
+    winner = yield context.task_any([timer, first])
+    if winner is first:
+        timer.cancel()
+    yield context.wait_for_external_event("done")
+    return "finished"
+
+
+@app.orchestration_trigger(context_name="context")
+def shifting_orchestrator(context: df.DurableOrchestrationContext):
+    """Schedules what SHIFT says: a replay after SHIFT changed is non-deterministic."""
+    first = SHIFT["first"]
+    if first == "timer":
+        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=1))
+    else:
+        yield context.call_activity(first, "x")
+    yield context.wait_for_external_event("go")
+    return "done"
+
+
+@app.orchestration_trigger(context_name="context")
+def big_status_orchestrator(context: df.DurableOrchestrationContext):
+    """Sets a customStatus of the given text, then waits for 'go'."""
+    context.set_custom_status({"text": context.get_input()["text"]})
+    yield context.wait_for_external_event("go")
+    return "ok"
+
+
+@app.orchestration_trigger(context_name="context")
+def fail_while_activity_runs_orchestrator(context: df.DurableOrchestrationContext):
+    """Races a still-running activity against 'go' and raises when 'go' wins."""
+    work = context.call_activity("gated", {})
+    go = context.wait_for_external_event("go")
+    winner = yield context.task_any([work, go])
+    if winner is go:
+        raise ValueError("gave up while the activity was still running")
+    return "activity first"
+
+
+@app.orchestration_trigger(context_name="context")
+def explode_orchestrator(context: df.DurableOrchestrationContext):
+    try:
+        yield context.call_activity("explode", {"n": 1})
+    except Exception as exc:  # noqa: BLE001
+        return str(exc)
+    return "unexpected"
 
 
 # -- client functions -----------------------------------------------------------

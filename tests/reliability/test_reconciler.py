@@ -17,7 +17,9 @@ from foundry.vault import StoredSecret
 from tests.e2e.helpers import custom_status, start, structured, wait_finished, wait_for, wait_until
 from triggers.reconciler import (
     GRACE,
+    LEFT_RUNNING,
     RECONCILED_TAG,
+    _runtime_status,
     candidates,
     decide,
     decide_secret,
@@ -110,6 +112,29 @@ def test_no_created_time_or_unknown_status_means_keep():
     del no_time["systemData"]
     assert decide(no_time, None, now=NOW, task_hub=HUB).reason == "no-createdAt"
     assert decide(job(), None, now=NOW, task_hub=HUB, looked_up=False).reason == "status-unknown"
+
+
+def test_a_run_that_left_its_job_running_on_purpose_is_not_an_orphan():
+    """A run that gave up waiting for an unreachable Azure ML (past the outage limit)
+    fails without cancelling and marks `jobLeftRunning`; its job stays."""
+
+    class Status:
+        def __init__(self, runtime: str, custom: object) -> None:
+            self.runtime_status, self.custom_status = runtime, custom
+
+    class Client:
+        def __init__(self, status: Status) -> None:
+            self.status = status
+
+        async def get_status(self, _instance_id: str) -> Status:
+            return self.status
+
+    left = asyncio.run(_runtime_status(Client(Status("Failed", {"jobLeftRunning": True})), "ps-1"))
+    plain = asyncio.run(_runtime_status(Client(Status("Failed", {"status": "Failed"})), "ps-1"))
+    assert (left, plain) == (LEFT_RUNNING, "Failed")
+    assert decide(job(), left, now=NOW, task_hub=HUB).reason == "left-running"
+    assert not decide(job(), left, now=NOW, task_hub=HUB).cancel
+    assert decide(job(), plain, now=NOW, task_hub=HUB).cancel
 
 
 def test_junk_resources_and_unsafe_tags_never_reach_a_url():
