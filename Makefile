@@ -1,17 +1,22 @@
-# Two commands on a fresh machine: `make run` and `make test`. Both create .venv.
-PYTHON ?= python3
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv
+# with a supported Python (3.10-3.12): scripts/find-python takes $(PYTHON) when
+# set, else the first of python3.11, python3.12, python3.10, python3 (and pyenv's
+# versions), or stops naming the version to install.
+PYTHON ?=
 VENV := .venv
 PY := $(VENV)/bin/python
+SUPPORTED_PY := import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 12) else 1)
 # Two install levels: the app's own requirements (enough for run/serve), and the
 # dev tools on top (tests, linters, checkov), so `make run` on a fresh clone does
 # not wait for the test tool chain.
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint lint-infra soak bench serve clean
+.PHONY: run test test-other-python lint lint-infra soak bench serve clean
 
 $(RUN_STAMP): requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { interpreter=$$(PYTHON="$(PYTHON)" sh scripts/find-python) && echo "creating $(VENV) with $$interpreter" && "$$interpreter" -m venv $(VENV); }
+	@$(PY) -c '$(SUPPORTED_PY)' || { echo "$(VENV) was made with an unsupported Python (need 3.10-3.12): run make clean" >&2; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(RUN_STAMP)
@@ -37,11 +42,25 @@ lint-infra: $(STAMP)
 test: $(STAMP) lint lint-infra
 	$(PY) -m pytest -q
 
+# The suite again on a second supported Python, if one is installed (CI runs it
+# after `make test`): its own venv, .venv-other, no lint (same sources).
+OTHER_VENV := .venv-other
+test-other-python: $(STAMP)
+	@current=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	other=$$(sh scripts/find-python --exclude $$current) || { echo "only Python $$current is installed: the suite ran on it alone"; exit 0; }; \
+	echo "the suite again on $$other"; \
+	{ test -x $(OTHER_VENV)/bin/python && $(OTHER_VENV)/bin/python -c 'import sys; sys.exit(0 if "%d.%d" % sys.version_info[:2] != "'$$current'" else 1)'; } || { rm -rf $(OTHER_VENV) && "$$other" -m venv $(OTHER_VENV); }; \
+	$(OTHER_VENV)/bin/python -m pip install --quiet --upgrade pip && \
+	$(OTHER_VENV)/bin/python -m pip install --quiet -r requirements-dev.txt && \
+	$(OTHER_VENV)/bin/python -m pytest -q
+
 soak: $(STAMP)
 	$(PY) -m bench.soak --runs 200
+	$(PY) -m bench.soak --outage 503
+	$(PY) -m bench.soak --outage 429
 
 bench: $(STAMP)
 	$(PY) -m bench.run --write bench/RESULTS.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OTHER_VENV) .pytest_cache .ruff_cache .hypothesis

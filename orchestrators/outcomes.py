@@ -45,7 +45,8 @@ class Outcome:
             error = run_error(
                 "ActivityFailed",
                 failure_message(result),
-                "An unexpected error inside the connector; see the function app's logs for this instance.",
+                "The connector's activity raised instead of answering: most often a missing or malformed "
+                "app setting (see the message); otherwise see the function app's logs for this instance.",
             )
             return cls(ok=False, transient=False, value={}, error=error)
         if not isinstance(result, dict):

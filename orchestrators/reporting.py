@@ -137,10 +137,10 @@ def _message(status: str, error: dict[str, Any] | None, data: dict[str, Any], st
         text = str(error["message"])
     elif status == "Cancelled":
         text = f"The sweep job {data['jobName']} was cancelled."
-        if state.cancel_reason:
-            text += f" Reason: {state.cancel_reason}"
     else:
         text = f"The sweep job {data['jobName']} ended {state.azure_status}."
+    if status == "Cancelled" and state.cancel_reason:
+        text += f" Reason: {state.cancel_reason}"
     parts = [f"{status}: {text}"]
     if error and error.get("hint"):
         parts.append(f"Hint: {error['hint']}")

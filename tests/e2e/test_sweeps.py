@@ -18,7 +18,8 @@ from tests.e2e.helpers import start, structured, wait_finished, wait_until
 
 @pytest.fixture(scope="module")
 def stack():
-    with LocalStack.start(virtual=True, events=True) as s:
+    # Every activity runs twice (at-least-once, as on Azure): each must be idempotent.
+    with LocalStack.start(virtual=True, events=True, rerun_activities=True) as s:
         yield s
 
 
@@ -69,6 +70,9 @@ def test_success_reports_status_monitor_url_best_trial_and_outputs(stack):
     assert props["tags"]["polysync.instanceId"] == instance_id
     assert props["tags"]["polysync.runId"] == "e2e-success"
     assert props["objective"] == {"goal": "Maximize", "primaryMetric": "accuracy"}
+    # every activity ran twice (the module's at-least-once switch): still one job, PUT once
+    assert stack.host.metrics.activities_rerun >= 3  # fetch, submit, the status GET
+    assert sum(n for (kind, status), n in stack.emulator.calls_for(job_name).items() if kind == "put") == 1
 
 
 def test_flat_polysync_body_on_the_template_route(stack):
@@ -313,3 +317,19 @@ def test_concurrent_starts_with_one_run_id_make_one_run_and_one_job(stack):
     assert len(ids) == 1
     assert wait_finished(stack, ids.pop())["status"] == "Success"
     assert stack.emulator.calls["put_created"] == created + 1
+
+
+def test_an_activity_failing_for_good_while_racing_a_cancel_ends_with_a_clear_message():
+    """A broken app setting makes fetch_template raise (inside task_any with the cancel
+    waiter); the run ends Failed with the activity's own message, not the serialized
+    .NET exception the extension attaches, nor an AttributeError from reading it."""
+    settings = {"AZUREML_WORKSPACE_ID": "not-an-arm-id"}
+    with LocalStack.start(virtual=True, events=True, settings=settings) as stack:
+        view = wait_finished(stack, start(stack, structured()))
+        assert view["status"] == "Failed" and view["runtimeStatus"] == "Failed"
+        assert view["error"]["code"] == "ActivityFailed"
+        assert view["error"]["message"].startswith("ValueError: AZUREML_WORKSPACE_ID must be")
+        assert view["error"]["message"].endswith("(in activity fetch_template)")
+        message = _failure_message(stack, view["instanceId"])
+        assert message.startswith("Failed: ValueError: AZUREML_WORKSPACE_ID")
+        assert "$type" not in message and "has no attribute" not in message

@@ -15,7 +15,10 @@ from tests.e2e.helpers import custom_status, start, structured, wait_finished, w
 @pytest.fixture(scope="module")
 def stack():
     # One poll per generation: every wake-up of the wait loop is a continue-as-new.
-    with LocalStack.start(virtual=True, events=True, settings={"SWEEP_POLLS_PER_GENERATION": "1"}) as s:
+    # Every activity runs twice (at-least-once delivery): cancels and submits are idempotent.
+    with LocalStack.start(
+        virtual=True, events=True, settings={"SWEEP_POLLS_PER_GENERATION": "1"}, rerun_activities=True
+    ) as s:
         yield s
 
 
@@ -104,9 +107,9 @@ def test_cancel_during_a_timer(stack, frozen):
 
 
 def test_cancel_event_lost_in_a_continue_as_new_is_still_honoured(stack, monkeypatch):
-    """The engine (like the real extension with the Python SDK) drops events that
-    arrive while a generation ends. Simulate exactly that for the cancel event: the
-    route's direct Azure ML cancel must still end the run Cancelled."""
+    """A cancel event that never reaches the run (the raise is lost between the
+    route and the instance): the route's direct Azure ML cancel must still end the
+    run Cancelled."""
     instance_id = start(stack, structured("train-sweep-forever"))
     wait_until(stack, instance_id, lambda v: v.get("azureStatus") == "Running")
     engine = stack.host.engine
@@ -159,3 +162,15 @@ def test_status_names_the_job_in_every_generation(stack):
     assert len(generations) > 1
     _cancel(stack, instance_id)
     _assert_cancelled(stack, instance_id)
+
+
+def test_the_cancel_reason_reaches_the_final_message(stack):
+    """The Python client's raise_event delivers the cancel's data as a JSON string on
+    Azure; the reason must still reach the message Polysync reads."""
+    instance_id = start(stack, structured("train-sweep-forever"))
+    wait_until(stack, instance_id, lambda v: v.get("azureStatus") == "Running")
+    answer = stack.post(f"sweeps/{instance_id}/cancel", {"reason": "operator said so"})
+    assert answer.status_code == 202
+    _assert_cancelled(stack, instance_id)
+    output = stack.host.get_status(instance_id)["output"]
+    assert "Cancelled: " in output and "Reason: operator said so" in output
