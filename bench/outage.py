@@ -182,3 +182,24 @@ def run_outage(
         )
     finally:
         stack.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.outage KIND [--runs N]`: the figures as one JSON line (for bench.run)."""
+    import argparse
+    import json
+    import logging
+    from dataclasses import asdict
+
+    parser = argparse.ArgumentParser(prog="python -m bench.outage")
+    parser.add_argument("kind", choices=sorted(RETRY_AFTER))
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.CRITICAL)
+    figures = run_outage(args.kind, runs=args.runs)
+    print(json.dumps({**asdict(figures), "passed": figures.passed}))
+    return 0 if figures.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

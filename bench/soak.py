@@ -3,6 +3,7 @@ emulator injects 429 (Retry-After), 500, 503, dropped connections, dropped
 answers after the request was applied, and slow answers.
 
     python -m bench.soak --runs 200 [--rate 0.2] [--seed N]
+    python -m bench.soak --outage 503|429 [--runs 20]   # Azure ML unreachable for 2 h mid-sweep (bench/outage.py)
 
 Every run's terminal state is known upfront (the mix: successes, primary-metric
 failures, no-trials failures, cancels at different points, terminates through the
@@ -288,7 +289,12 @@ def _orphans(stack: LocalStack) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runs", type=int, help="runs (default 200; 20 with --outage)")
+    parser.add_argument(
+        "--outage",
+        choices=("503", "429"),
+        help="instead: every Azure ML call fails for 2 h mid-sweep (503, or 429 + Retry-After: 600)",
+    )
     parser.add_argument("--rate", type=float, default=0.2, help="fault rate per Azure ML call (default 0.2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=900.0, help="wall seconds to wait for the runs")
@@ -299,8 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING if args.verbose else logging.CRITICAL, format="%(name)s: %(message)s"
     )
+    if args.outage:
+        from bench.outage import run_outage
+
+        outage = run_outage(args.outage, runs=args.runs or 20, timeout=args.timeout)
+        print(outage.table())
+        return 0 if outage.passed else 1
     figures = run_soak(
-        args.runs,
+        args.runs or 200,
         rate=args.rate,
         seed=args.seed,
         timeout=args.timeout,

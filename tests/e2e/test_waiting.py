@@ -139,8 +139,9 @@ def test_an_event_arriving_while_a_poll_is_in_flight_is_not_lost():
 
 
 def test_a_storm_of_duplicate_events_cannot_grow_one_generation_without_bound():
-    """Progress hints do not end a generation (they need no GET), so a flood of
-    duplicates is bounded by MAX_WAKEUPS_PER_GENERATION instead; the run goes on."""
+    """Progress hints do not end a generation (they need no GET); a duplicate ends it
+    (it may be the SDK re-delivering a buffered event), behind a fired timer so the
+    extension does not carry the events it took into the next generation; the run goes on."""
     import time
 
     from orchestrators.sweep import MAX_WAKEUPS_PER_GENERATION
@@ -156,9 +157,15 @@ def test_a_storm_of_duplicate_events_cannot_grow_one_generation_without_bound():
             )
             deadline = time.monotonic() + 10
             while not stack.clock.wait_quiet(0.5) and time.monotonic() < deadline:
-                pass
+                generations = stack.host.metrics.instance(instance_id).generations
+                assert generations <= generations_before + 2 * MAX_WAKEUPS_PER_GENERATION, (
+                    "endless generations"
+                )
         metrics = stack.host.metrics.instance(instance_id)
         assert metrics.generations >= generations_before + 2
+        # ... and no generation hands the events it took on to the next (the
+        # extension's carry-over after a continue-as-new): a bounded count
+        assert metrics.generations <= generations_before + 2 * MAX_WAKEUPS_PER_GENERATION
         assert max(metrics.history_len_per_generation) <= 200
         stack.clock.auto = True
         assert wait_finished(stack, instance_id, timeout=120)["status"] == "Success"
@@ -179,3 +186,40 @@ def test_the_status_route_keeps_the_runs_start_time_across_generations():
         job = stack.emulator.job(view["jobName"])
         assert view["createdTime"] <= job["systemData"]["createdAt"][:19] + "Z"
         assert view["lastUpdatedTime"] > view["createdTime"]
+
+
+def test_an_event_that_arrives_before_any_waiter_wakes_the_run_once():
+    """A status event that lands while only the cancel waiter is open (the PUT is in
+    flight) is buffered by the SDK and handed to every later waiter of its name
+    (azure-functions-durable-python#507). The run takes it once, ends that
+    generation at the repeat, and goes on: no storm of wake-ups, timers or history."""
+    import threading
+    import time
+
+    from devhost.emulator import FaultPlan
+
+    with LocalStack.start(virtual=True, events=False) as stack:
+        stack.clock.auto = False
+        stack.emulator.set_faults(
+            FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=1.0, methods=frozenset({"put"}))
+        )
+        puts = stack.emulator.calls["put"]
+        instance_id = start(stack, structured("train-sweep-forever"))
+        deadline = time.monotonic() + 30
+        while stack.emulator.calls["put"] == puts and time.monotonic() < deadline:
+            time.sleep(0.005)
+        stack.host.raise_event(instance_id, "job_status_changed", {"jobName": "x", "runStatus": "Queued"})
+        settle = threading.Thread(target=stack.clock.wait_quiet)
+        settle.start()
+        settle.join(30)
+        stack.emulator.set_faults(None)
+        assert stack.clock.wait_quiet()
+        first = stack.host.history(instance_id, previous_generation=True) or stack.host.history(instance_id)
+        timers = [e for e in first if e["EventType"] == EventType.TimerCreated]
+        assert len(timers) <= 3, [EventType(e["EventType"]).name for e in first]
+        custom = custom_status(stack, instance_id)
+        assert custom["azureStatus"] in ("Queued", "NotStarted") and custom["generation"] <= 1
+        assert stack.host.metrics.instance(instance_id).generations <= 2
+        stack.clock.auto = True
+        assert stack.post(f"sweeps/{instance_id}/cancel").status_code == 202
+        assert wait_finished(stack, instance_id)["status"] == "Cancelled"
