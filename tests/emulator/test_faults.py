@@ -118,3 +118,42 @@ def test_fault_plan_validation():
         FaultPlan(kinds=("boom",))
     with pytest.raises(ValueError):
         FaultPlan(rate=2)
+
+
+def test_an_outage_window_in_virtual_time_with_long_retry_after(vclock, make_emu):
+    """An outage as ARM throttling shows it: every call answers 429 (or 503) with
+    `Retry-After` in seconds (Azure Resource Manager "request limits and throttling";
+    RFC 9110 §10.2.3), only between `active_from` and `active_until` on the
+    emulator's clock; before and after, answers are normal."""
+    from datetime import timedelta
+
+    start = vclock.now()
+    plan = FaultPlan(
+        rate=1.0,
+        kinds=("503",),
+        retry_after_seconds=600,
+        active_from=start + timedelta(minutes=10),
+        active_until=start + timedelta(minutes=130),
+    )
+    emu = make_emu(faults=plan)
+    client = Client(emu)
+    assert client.get("nothing").status_code == 404  # before the window
+    vclock.advance(15 * 60)
+    inside = client.get("nothing")
+    assert_arm_error(inside, 503, "ServiceUnavailable")
+    assert inside.headers["Retry-After"] == "600"
+    vclock.advance(2 * 3600)
+    assert client.get("nothing").status_code == 404  # after it
+    assert emu.faults_injected == Counter({"503": 1})
+
+
+def test_fault_plan_rejects_a_malformed_window():
+    from datetime import datetime, timezone
+
+    naive = datetime(2026, 1, 5, 9)
+    with pytest.raises(ValueError, match="aware"):
+        FaultPlan(active_from=naive)
+    aware = naive.replace(tzinfo=timezone.utc)
+    with pytest.raises(ValueError, match="after"):
+        FaultPlan(active_from=aware, active_until=aware)
+    assert "Retry-After" not in FaultPlan(retry_after_seconds=None).retry_after_header("503")
