@@ -257,6 +257,18 @@ def explode_orchestrator(context: df.DurableOrchestrationContext):
     return "unexpected"
 
 
+@app.orchestration_trigger(context_name="context")
+def retry_race_orchestrator(context: df.DurableOrchestrationContext):
+    """A with-retry activity raced against 'stop'; after 'stop', wait for it, then go on."""
+    opts = df.RetryOptions(first_retry_interval_in_milliseconds=60_000, max_number_of_attempts=3)
+    work = context.call_activity_with_retry("flaky", opts, {"r": 1})
+    stop = context.wait_for_external_event("stop")
+    winner = yield context.task_any([work, stop])
+    if winner is stop and not work.is_completed:
+        yield work
+    return (yield context.call_activity("say_hello", "after"))
+
+
 # -- client functions -----------------------------------------------------------
 @app.route(route="orchestrators/{functionName}/{instanceId?}", methods=["POST"])
 @app.durable_client_input(client_name="client")

@@ -200,6 +200,29 @@ def test_a_replay_that_turns_an_activity_into_a_timer_fails(manual_host):
     assert "produced a CreateTimerOrchestratorAction action" in status["output"]
 
 
+def test_a_cancel_racing_a_durable_retry_timer_trips_non_determinism(manual_host):
+    """Why the product's orchestrator has no durable retry policy. The SDK numbers the
+    next activity after the retried one completes; the extension's replay
+    (OutOfProcOrchestrationShim.ProcessAsyncActionsV2) moves on to it as soon as the
+    `task_any` is decided by the event, before DTFx's RetryInterceptor schedules the
+    next attempt, so their sequence numbers swap and
+    TaskOrchestrationContext.HandleTaskScheduledEvent rejects the history."""
+    sample_app.FLAKY["fail_times"] = 1
+    iid = manual_host.start_orchestration("retry_race_orchestrator")
+    _wait_for(lambda: sample_app.FLAKY["calls"] == 1)
+    manual_host.clock.wait_quiet()  # the first attempt failed: its retry timer is pending
+    manual_host.raise_event(iid, "stop")
+    manual_host.clock.wait_quiet()
+    manual_host.clock.advance(60)  # the retry timer fires, the second attempt succeeds
+    status = manual_host.wait_for_completion(iid, 5)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith(
+        f"{NON_DETERMINISTIC}A previous execution of this orchestration scheduled an activity task with "
+        "sequence number 2 named 'flaky', but the current orchestration replay instead scheduled an "
+        "activity task named 'say_hello'"
+    )
+
+
 # -- 5. customStatus limit ------------------------------------------------------------------
 def test_custom_status_over_16_kb_in_utf16_fails_the_orchestration(auto_host):
     """extension DurableOrchestrationContext.SetCustomStatus: MessagePayloadDataConverter
