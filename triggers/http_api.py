@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -36,6 +36,8 @@ from foundry.errors import FieldError, FoundryError, NotFoundError, RequestValid
 from foundry.names import instance_id_for, job_name_for, validate_instance_id, validate_job_name
 from foundry.workspace import reference_errors
 from orchestrators.polling import PollPolicy
+
+UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 if TYPE_CHECKING:
     from foundry.models import RunRequest

@@ -21,7 +21,7 @@ EVENT_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
 EVENT_GRID_SCHEMA = "EventGridSchema"
 CLOUD_EVENT_SCHEMA = "CloudEventSchemaV1_0"
 SCHEMAS = (EVENT_GRID_SCHEMA, CLOUD_EVENT_SCHEMA)
-_UTC = timezone.utc  # noqa: UP017 - Python 3.10 has no datetime.UTC
+_UTC = timezone.utc  # Python 3.10 has no datetime.UTC
 RUN_TYPES = {"Sweep": "hyperdrive", "Command": "azureml.scriptrun", "Pipeline": "azureml.PipelineRun"}
 
 

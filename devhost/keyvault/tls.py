@@ -45,7 +45,7 @@ def _name(common_name: str) -> x509.Name:
 def generate(host: str = "127.0.0.1", *, days: int = 2) -> LoopbackCertificate:
     """A CA and a server certificate for `host` (an IP literal or a DNS name), written
     to a fresh temporary directory."""
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()

@@ -14,12 +14,14 @@ import json
 import signal
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .engine import Rehearsal, RehearsalEvent, RehearsalOptions
 from .errors import MissingDependencyError, SweepSpecError
+
+UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 EXIT = {"Completed": 0, "Failed": 1, "Canceled": 3}
 

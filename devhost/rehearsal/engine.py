@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,8 @@ from .sampling import GridSampler, Suggestion, make_sampler
 from .space import format_value
 from .spec import SweepSpec
 from .tracking import MetricPoint, TrackingServer, TrackingStore
+
+UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 JOB_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$")
 # MLflow run status for each trial status (mlflow.entities.RunStatus names).

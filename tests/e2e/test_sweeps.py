@@ -320,16 +320,33 @@ def test_concurrent_starts_with_one_run_id_make_one_run_and_one_job(stack):
 
 
 def test_an_activity_failing_for_good_while_racing_a_cancel_ends_with_a_clear_message():
-    """A broken app setting makes fetch_template raise (inside task_any with the cancel
-    waiter); the run ends Failed with the activity's own message, not the serialized
-    .NET exception the extension attaches, nor an AttributeError from reading it."""
-    settings = {"AZUREML_WORKSPACE_ID": "not-an-arm-id"}
-    with LocalStack.start(virtual=True, events=True, settings=settings) as stack:
-        view = wait_finished(stack, start(stack, structured()))
+    """An app setting broken while a run is in flight makes submit_sweep raise (inside
+    task_any with the cancel waiter); the run ends Failed with the activity's own
+    message, not the serialized .NET exception the extension attaches, nor an
+    AttributeError from reading it."""
+    import os
+    import time
+
+    from app import services
+    from devhost.emulator import FaultPlan
+
+    with LocalStack.start(virtual=True, events=True) as stack:
+        stack.emulator.set_faults(
+            FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.5, methods=frozenset({"get"}))
+        )
+        gets = stack.emulator.calls["get"]
+        instance_id = start(stack, structured())
+        deadline = time.monotonic() + 10
+        while stack.emulator.calls["get"] == gets and time.monotonic() < deadline:
+            time.sleep(0.005)  # the template GET is on the wire: break the setting now
+        os.environ["AZUREML_WORKSPACE_ID"] = "not-an-arm-id"  # LocalStack.stop restores it
+        services.reset()
+        view = wait_finished(stack, instance_id)
         assert view["status"] == "Failed" and view["runtimeStatus"] == "Failed"
         assert view["error"]["code"] == "ActivityFailed"
         assert view["error"]["message"].startswith("ValueError: AZUREML_WORKSPACE_ID must be")
-        assert view["error"]["message"].endswith("(in activity fetch_template)")
-        message = _failure_message(stack, view["instanceId"])
+        assert view["error"]["message"].endswith("(in activity submit_sweep)")
+        message = _failure_message(stack, instance_id)
         assert message.startswith("Failed: ValueError: AZUREML_WORKSPACE_ID")
         assert "$type" not in message and "has no attribute" not in message
+        assert stack.emulator.calls["put_created"] == 0

@@ -17,7 +17,7 @@ Sources each behaviour follows:
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -33,6 +33,8 @@ from azure.keyvault.secrets import KeyVaultSecretIdentifier, SecretClient
 
 from devhost.clock import VirtualClock
 from devhost.keyvault import KeyVaultEmulator
+
+UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 
 class RecordingCredential:
