@@ -61,12 +61,6 @@ class FaultPlan:
             return False
         return self.active_until is None or now < self.active_until
 
-    def retry_after_header(self, kind: str) -> dict[str, str]:
-        """The `Retry-After` header a fault of `kind` answers with."""
-        if kind in ("429", "503") and self.retry_after_seconds is not None:
-            return {"Retry-After": str(self.retry_after_seconds)}
-        return {}
-
 
 class FaultInjector:
     """Draws faults from a plan in request order (thread-safe, deterministic for a

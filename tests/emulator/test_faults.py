@@ -156,4 +156,11 @@ def test_fault_plan_rejects_a_malformed_window():
     aware = naive.replace(tzinfo=timezone.utc)
     with pytest.raises(ValueError, match="after"):
         FaultPlan(active_from=aware, active_until=aware)
-    assert "Retry-After" not in FaultPlan(retry_after_seconds=None).retry_after_header("503")
+
+
+def test_a_503_without_retry_after(make_emu):
+    """retry_after_seconds=None: the 503 carries no Retry-After (a client must back off on its own)."""
+    emu = make_emu(faults=only("503", retry_after_seconds=None))
+    answer = Client(emu).get("j")
+    assert_arm_error(answer, 503, "ServiceUnavailable")
+    assert "Retry-After" not in answer.headers
