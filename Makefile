@@ -11,8 +11,11 @@ SUPPORTED_PY := import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3,
 # not wait for the test tool chain.
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
+# The sweep rehearsal's own requirements (optuna, scipy, matplotlib, mlflow-skinny, ...): on
+# demand for `make rehearse`; `make test` gets them through requirements-dev.txt.
+REHEARSAL_STAMP := $(VENV)/.installed-rehearsal
 
-.PHONY: run test test-other-python lint lint-infra soak bench serve clean
+.PHONY: run test test-other-python lint lint-infra soak bench serve rehearse rehearsal-deps clean
 
 $(RUN_STAMP): requirements.txt
 	@test -x $(PY) || { interpreter=$$(PYTHON="$(PYTHON)" sh scripts/find-python) && echo "creating $(VENV) with $$interpreter" && "$$interpreter" -m venv $(VENV); }
@@ -25,8 +28,18 @@ $(STAMP): $(RUN_STAMP) requirements-dev.txt requirements-rehearsal.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+$(REHEARSAL_STAMP): $(RUN_STAMP) requirements-rehearsal.txt
+	$(PY) -m pip install --quiet -r requirements-rehearsal.txt
+	touch $(REHEARSAL_STAMP)
+
 run: $(RUN_STAMP)
 	$(PY) -m devhost run examples/sample-request.json
+
+# Rehearse the example sweep: its trials run for real on this machine (docs/rehearsal.md).
+rehearse: $(REHEARSAL_STAMP)
+	$(PY) -m devhost run examples/rehearsal/request.json --code examples/rehearsal/src
+
+rehearsal-deps: $(REHEARSAL_STAMP)
 
 serve: $(RUN_STAMP)
 	$(PY) -m devhost serve

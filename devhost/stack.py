@@ -22,6 +22,7 @@ import requests
 from devhost.clock import Clock, RealClock, VirtualClock
 from devhost.durable import DurableHost
 from devhost.emulator import FaultPlan, WorkspaceEmulator
+from devhost.emulator.rehearsals import RehearsalSetup
 from devhost.keyvault import KeyVaultEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,13 +54,15 @@ class LocalStack:
         emulator_port: int = 0,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         rerun_activities: bool = False,
+        rehearsal: RehearsalSetup | None = None,
     ) -> LocalStack:
         """Start everything. With `workspace_id` the app talks to that real Azure ML
         workspace with the developer's own credential instead of the emulator.
         `on_event` sees each Azure ML Event Grid event (at its virtual time) before
         the app does; `events=False` still calls it but delivers nothing to the app.
         `rerun_activities` runs every activity twice (at-least-once delivery, as on
-        Azure) so that tests prove each one idempotent."""
+        Azure) so that tests prove each one idempotent. `rehearsal` makes the emulator run the
+        sweeps whose code it maps for real (docs/rehearsal.md)."""
         clock: Clock = VirtualClock() if virtual else RealClock()
         clock.start()
         emulator: WorkspaceEmulator | None = None
@@ -87,6 +90,7 @@ class LocalStack:
                 faults=faults,
                 event_delay_seconds=event_delay_seconds,
                 port=emulator_port,
+                rehearsal=rehearsal,
             ).start()
             env.update(
                 {

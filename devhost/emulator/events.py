@@ -42,8 +42,10 @@ def run_event(
     event_type: str,
     when: datetime,
     schema: str = EVENT_GRID_SCHEMA,
+    run_type: str | None = None,
 ) -> dict[str, Any]:
-    """One event for job `job_name` whose resource properties are `props`."""
+    """One event for run `job_name` whose resource properties are `props` (`run_type`: the run's
+    type when it is not a job's own, e.g. a sweep trial's `azureml.scriptrun`)."""
     experiment = str(props.get("experimentName") or "Default")
     exp_id = experiment_id(workspace_id, experiment)
     job_type = props.get("jobType")
@@ -51,7 +53,7 @@ def run_event(
         "experimentId": exp_id,
         "experimentName": experiment,
         "runId": job_name,
-        "runType": RUN_TYPES.get(str(job_type), f"azureml.{str(job_type).lower()}"),
+        "runType": run_type or RUN_TYPES.get(str(job_type), f"azureml.{str(job_type).lower()}"),
         "runTags": copy.deepcopy(props.get("tags") or {}),
         "runProperties": copy.deepcopy(props.get("properties") or {}),
     }

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devhost.clock import Clock, TimerHandle
 
@@ -32,11 +32,24 @@ from .events import EVENT_COMPLETED, EVENT_STATUS_CHANGED, iso
 from .trials import SimulatedTrials, Trial, TrialBook
 from .validation import JOB_TYPES, normalize_sweep, validate_command, validate_name, validate_sweep
 
+if TYPE_CHECKING:
+    from .rehearsals import Rehearsals, RehearsedSweep
+
 JOB_RESOURCE_TYPE = "Microsoft.MachineLearningServices/workspaces/jobs"
 TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
 VIEWS = {"activeonly": "ActiveOnly", "archivedonly": "ArchivedOnly", "all": "All"}
 
-Emit = Callable[[str, dict[str, Any], str, datetime], None]
+
+class Emit(Protocol):
+    def __call__(
+        self,
+        job_name: str,
+        props: dict[str, Any],
+        event_type: str,
+        when: datetime,
+        *,
+        run_type: str | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -79,6 +92,7 @@ class Job:
     service_uris: dict[str, str] = field(default_factory=dict)
     service_added: dict[str, dict[str, Any]] = field(default_factory=dict)
     sent: dict[str, Any] | None = None  # the body of the PUT that created it, as the client sent it
+    rehearsal: RehearsedSweep | None = None  # run for real on this machine (rehearsals.py)
     cache: bytes | None = None
 
     def encoded(self) -> bytes:
@@ -157,6 +171,7 @@ class JobBook:
         self._operations: dict[str, str] = {}
         self._timers: list[TimerHandle] = []
         self._on_created = on_created
+        self.rehearsals: Rehearsals | None = None  # set when the workspace rehearses sweeps
 
     # ------------------------------------------------------------------ reads
     def get(self, name: str) -> Job:
@@ -354,6 +369,7 @@ class JobBook:
         return job
 
     def _create(self, name: str, props: dict[str, Any], sent: dict[str, Any]) -> Job:
+        rehearsal = self.rehearsals.prepare(name, props) if self.rehearsals is not None else None
         now = self.clock.now()
         definition = self._comparable(props)
         knobs = Knobs.from_tags(props.get("tags"))
@@ -384,10 +400,14 @@ class JobBook:
             service_uris=service_uris,
             service_added=service_added,
             sent=sent,
+            rehearsal=rehearsal,
         )
         self._jobs[name] = job
         self._on_created()
-        self._schedule(job, now)
+        if rehearsal is not None and self.rehearsals is not None:
+            self.rehearsals.admit(job)
+        else:
+            self._schedule(job, now)
         return job
 
     # ------------------------------------------------------------------ run-history edits
@@ -429,9 +449,12 @@ class JobBook:
             if job.status != "CancelRequested":
                 self._cancel_timers(job)
                 service_state.on_cancel_requested(job.props)
-                self._set_status(job, "CancelRequested")
-                when = self.clock.now() + timedelta(seconds=self.cancel_seconds)
-                job.timers.append(self.at(when, lambda j=job: self._cancelled(j)))
+                self.set_status(job, "CancelRequested")
+                if job.rehearsal is not None and self.rehearsals is not None:
+                    self.rehearsals.cancel(job)  # Canceled once its trials' processes are gone
+                else:
+                    when = self.clock.now() + timedelta(seconds=self.cancel_seconds)
+                    job.timers.append(self.at(when, lambda j=job: self._cancelled(j)))
             op = uuid.uuid4().hex
             self._operations[op] = name
             return op
@@ -448,7 +471,7 @@ class JobBook:
         with self.lock:
             if self._jobs.get(job.name) is job and job.status == "CancelRequested":
                 self.planner.settle(job.name, "Canceled", self.clock.now())
-                self._set_status(job, "Canceled")
+                self.set_status(job, "Canceled")
 
     # ------------------------------------------------------------------ lifecycle
     def at(self, when: datetime, fn: Callable[[], None]) -> TimerHandle:
@@ -496,7 +519,7 @@ class JobBook:
                 return
             if status == "Running" and job.props.get("jobType") == "Sweep":
                 self._plan_trials(job)
-            self._set_status(job, status)
+            self.set_status(job, status)
 
     def _plan_trials(self, job: Job) -> None:
         k = job.knobs
@@ -517,7 +540,8 @@ class JobBook:
         )
         service_state.on_trials_generated(job.name, job.props, trials)
 
-    def _set_status(self, job: Job, status: str) -> None:
+    def set_status(self, job: Job, status: str) -> None:
+        """Call with the lock held: the job's new status and its events."""
         now = self.clock.now()
         job.props["status"] = status
         job.touch(now)
@@ -525,6 +549,18 @@ class JobBook:
             self._emit(job.name, job.props, EVENT_STATUS_CHANGED, now)
             if status == "Completed":
                 self._emit(job.name, job.props, EVENT_COMPLETED, now)
+
+    def emit(
+        self,
+        run_id: str,
+        run: dict[str, Any],
+        event_type: str,
+        when: datetime,
+        *,
+        run_type: str | None = None,
+    ) -> None:
+        """An Event Grid event for another run of this workspace (a sweep's trial); lock held."""
+        self._emit(run_id, run, event_type, when, run_type=run_type)
 
     def _finish(self, job: Job) -> None:
         props = job.props
@@ -546,7 +582,7 @@ class JobBook:
                 "message": msg,
                 "details": [{"code": "NoTrialsCompleted", "message": msg}],
             }
-            self._set_status(job, "Failed")
+            self.set_status(job, "Failed")
             return
         if metric is not None and metric not in k.metrics:
             msg = (
@@ -561,14 +597,14 @@ class JobBook:
                 ],
             }
             self.planner.settle(job.name, "Completed", now)
-            self._set_status(job, "Failed")
+            self.set_status(job, "Failed")
             return
         if props.get("jobType") == "Sweep":
             self.planner.settle(job.name, "Completed", now)
             best, score = self._best_trial(job)
             if best is not None:
                 service_state.on_sweep_completed(props, best, score)
-        self._set_status(job, "Completed")
+        self.set_status(job, "Completed")
 
     def _best_trial(self, job: Job) -> tuple[Trial | None, float]:
         """Trial scores hash the search space, so equal search spaces score equally:

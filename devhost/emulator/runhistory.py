@@ -86,8 +86,8 @@ def trial_run(trial: Trial, parent: Job, workspace_id: str, now: datetime) -> di
         "description": None,
         "hidden": False,
         "runType": "azureml.scriptrun",
-        "properties": {"_azureml.ComputeTargetType": "amlctrain", "azureml.runsource": "azureml.scriptrun"},
-        "tags": {"hyperparameters": _hyperparameters(trial)},
+        "properties": trial_properties(),
+        "tags": trial_tags(trial),
         "target": compute,
         "compute": {"target": compute, "targetType": "AmlCompute"} if compute else None,
         "dataContainerId": f"dcid.{trial.run_id}",
@@ -95,8 +95,12 @@ def trial_run(trial: Trial, parent: Job, workspace_id: str, now: datetime) -> di
     }
 
 
-def _hyperparameters(trial: Trial) -> str:
-    return json.dumps(trial.parameters)
+def trial_properties() -> dict[str, str]:
+    return {"_azureml.ComputeTargetType": "amlctrain", "azureml.runsource": "azureml.scriptrun"}
+
+
+def trial_tags(trial: Trial) -> dict[str, str]:
+    return {"hyperparameters": json.dumps(trial.parameters)}
 
 
 def children_page(

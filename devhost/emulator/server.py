@@ -25,6 +25,7 @@ from .events import EVENT_GRID_SCHEMA, SCHEMAS, iso, run_event
 from .faults import FaultInjector, FaultPlan
 from .http_server import EmulatorHandler, EmulatorHttpServer
 from .jobs import TERMINAL, JobBook
+from .rehearsals import Rehearsals, RehearsalSetup
 from .routes import Router, classify
 from .trials import TrialBook
 
@@ -70,6 +71,7 @@ class WorkspaceEmulator:
         event_sink: Callable[[dict], None] | None = None,
         event_delay_seconds: float = 1.0,
         event_schema: str = EVENT_GRID_SCHEMA,
+        rehearsal: RehearsalSetup | None = None,
     ) -> None:
         if event_schema not in SCHEMAS:
             raise ValueError(f"event_schema must be one of {', '.join(SCHEMAS)}")
@@ -111,6 +113,10 @@ class WorkspaceEmulator:
             trials=self.trials,
             on_created=self._count_created,
         )
+        # Sweeps run for real on this machine when their code maps to a local folder (rehearsals.py)
+        self.rehearsals: Rehearsals | None = None
+        if rehearsal is not None:
+            self.rehearsals = self.book.rehearsals = Rehearsals(rehearsal, self.book)
         self.router = Router(self)
         self._event_sink = event_sink
         self._faults: FaultInjector | None = FaultInjector(faults) if faults else None
@@ -137,13 +143,7 @@ class WorkspaceEmulator:
     def load_templates(self, directory: Path) -> None:
         """Load `computes.json`, `environments.json` and `jobs/*.json`; workspace ids inside
         the files (ARM ids and Studio `wsid`s) are rewritten to this workspace's."""
-        parts = self.workspace_id.split("/")
-        studio_wsid = f"wsid=/subscriptions/{parts[2]}/resourcegroups/{parts[4]}/workspaces/{parts[8]}"
-
-        def read(path: Path) -> Any:
-            text = _ANY_WS_ID_RE.sub(lambda _m: self.workspace_id, path.read_text(encoding="utf-8"))
-            return json.loads(_STUDIO_WSID_RE.sub(lambda _m: studio_wsid, text))
-
+        read = self._read_seed
         computes = directory / "computes.json"
         if computes.exists():
             data = read(computes)
@@ -159,6 +159,25 @@ class WorkspaceEmulator:
                 self.add_environment(item["name"], item.get("versions", []))
         for path in sorted((directory / "jobs").glob("*.json")):
             self.add_job(read(path))
+
+    def load_job(self, path: Path) -> str:
+        """Seed one job file (a resource as `GET /jobs/{name}` returns it), workspace ids rewritten as
+        `load_templates` does; returns the job's name. ValueError says what is wrong with the file."""
+        try:
+            job = self._read_seed(Path(path))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        if not isinstance(job, dict) or not isinstance(job.get("properties"), dict):
+            raise ValueError(f"{path}: expected a job resource with 'properties'")
+        job.setdefault("name", Path(path).stem)
+        self.add_job(job)
+        return str(job["name"])
+
+    def _read_seed(self, path: Path) -> Any:
+        parts = self.workspace_id.split("/")
+        studio_wsid = f"wsid=/subscriptions/{parts[2]}/resourcegroups/{parts[4]}/workspaces/{parts[8]}"
+        text = _ANY_WS_ID_RE.sub(lambda _m: self.workspace_id, path.read_text(encoding="utf-8"))
+        return json.loads(_STUDIO_WSID_RE.sub(lambda _m: studio_wsid, text))
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> WorkspaceEmulator:
@@ -181,6 +200,8 @@ class WorkspaceEmulator:
         return self
 
     def stop(self) -> None:
+        if self.rehearsals is not None:  # no trial process outlives the workspace
+            self.rehearsals.stop_all(timeout=self.rehearsals.setup.kill_grace_seconds + 60)
         self._stopped = True
         server, self._server = self._server, None
         if server is not None:
@@ -353,7 +374,15 @@ class WorkspaceEmulator:
         }
 
     # ------------------------------------------------------------------ events
-    def _emit(self, job_name: str, props: dict[str, Any], event_type: str, when: datetime) -> None:
+    def _emit(
+        self,
+        job_name: str,
+        props: dict[str, Any],
+        event_type: str,
+        when: datetime,
+        *,
+        run_type: str | None = None,
+    ) -> None:
         """Called with the job book's lock held: build now, deliver later on the clock."""
         if self._event_sink is None or self._stopped:
             return
@@ -364,6 +393,7 @@ class WorkspaceEmulator:
             event_type=event_type,
             when=when,
             schema=self.event_schema,
+            run_type=run_type,
         )
         self.book.at(when + timedelta(seconds=self.event_delay_seconds), lambda e=event: self._deliver(e))
 

@@ -6,7 +6,7 @@ Importing this package loads no heavy library: optuna (Bayesian), scipy (Sobol) 
 from requirements-rehearsal.txt.
 """
 
-from .engine import Rehearsal, RehearsalEvent, RehearsalOptions
+from .engine import Rehearsal, RehearsalEvent, RehearsalOptions, progress_lines
 from .errors import MissingDependencyError, RehearsalError, SpecProblem, SweepSpecError
 from .outcome import SweepOutcome
 from .records import Progress, TrialRecord
@@ -24,4 +24,5 @@ __all__ = [
     "SweepSpec",
     "SweepSpecError",
     "TrialRecord",
+    "progress_lines",
 ]

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .engine import Rehearsal, RehearsalEvent, RehearsalOptions
+from .engine import Rehearsal, RehearsalEvent, RehearsalOptions, progress_lines
 from .errors import MissingDependencyError, SweepSpecError
 
 UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
@@ -31,18 +31,8 @@ def _say(line: str) -> None:
 
 
 def show(event: RehearsalEvent) -> None:
-    """One line per trial start and end: what a user watches while the sweep runs."""
-    trial = event.trial or {}
-    if event.kind == "trial_started":
-        params = " ".join(f"{k}={v}" for k, v in trial["params"].items())
-        _say(f"trial {trial['name']} started: {params}")
-    elif event.kind == "trial_ended":
-        score = "" if trial.get("bestScore") is None else f", best {trial['bestScore']:.6g}"
-        why = trial.get("stopReason") or trial.get("error") or ""
-        _say(f"trial {trial['name']} {trial['status']}{score}{': ' + why if why else ''}")
-        _say(event.progress.summary())
-        for warning in trial.get("warnings") or []:
-            _say(f"warning: {warning}")
+    for line in progress_lines(event):
+        _say(line)
 
 
 def _inputs(pairs: list[str]) -> dict[str, Path]:

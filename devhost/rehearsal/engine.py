@@ -76,6 +76,24 @@ class RehearsalEvent:
 EventListener = Callable[[RehearsalEvent], None]
 
 
+def progress_lines(event: RehearsalEvent) -> list[str]:
+    """What a user watching the sweep reads for an event: a line when a trial starts, and when one
+    ends its result plus the sweep's progress (trials done/running/failed, best so far). Pure:
+    both command lines (`python -m devhost.rehearsal`, `python -m devhost run --code`) print these."""
+    trial = event.trial or {}
+    if event.kind == "trial_started":
+        params = " ".join(f"{k}={v}" for k, v in trial["params"].items())
+        return [f"trial {trial['name']} started: {params}"]
+    if event.kind == "trial_ended":
+        score = "" if trial.get("bestScore") is None else f", best {trial['bestScore']:.6g}"
+        why = trial.get("stopReason") or trial.get("error") or ""
+        lines = [f"trial {trial['name']} {trial['status']}{score}{': ' + why if why else ''}"]
+        lines.append(event.progress.summary())
+        lines.extend(f"warning: {warning}" for warning in trial.get("warnings") or [])
+        return lines
+    return []
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

@@ -53,6 +53,7 @@ class TrialRecord:
             "index": self.index,
             "status": self.status,
             "params": self.shown_params(redact),
+            "values": {k: REDACTED if k in redact else v for k, v in self.params.items()},
             "bestScore": self.best(maximize),
             "intervals": len(self.primary),
             "startedAt": _iso(self.started_at),

@@ -21,6 +21,7 @@ import hmac
 import json
 import math
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -346,6 +347,17 @@ class TrackingStore:
         return {"experiment_id": self.ensure_experiment(name, uuid.uuid4().hex)}
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A trial stopped mid-request (early termination, cancel) drops its connection: that is
+        the trial ending, not a server fault worth a traceback on the user's terminal."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class TrackingServer:
     """ThreadingHTTPServer on 127.0.0.1 (port chosen by the OS) serving one `TrackingStore`.
 
@@ -364,8 +376,7 @@ class TrackingServer:
         self.token = token
         self.artifact_root = artifact_root
         self.on_metric = on_metric
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
         self._thread: threading.Thread | None = None
 
     @property

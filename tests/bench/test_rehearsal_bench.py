@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench import run as bench_run
 from bench.rehearsal import measure, render
 
 
@@ -16,3 +17,23 @@ def test_one_pair_gives_sane_figures(monkeypatch):
     assert r["ratio"] == pytest.approx(r["rehearsal_per_trial_s"] / r["direct_median_s"], rel=0.01)
     assert r["verdict"] == ("pass" if r["ratio"] < r["target_ratio"] else "FAIL")
     assert "ratio rehearsed / direct" in render(r)
+    # `make bench` puts the figures in bench/RESULTS.md with the verdict computed from them
+    report = bench_run.render(
+        [], {"error": "skipped"}, {}, {"date": "d", "commit": "c", "machine": "m", "total_s": 0}, rehearsal=r
+    )
+    assert "## Sweep rehearsal overhead" in report and f"{r['ratio']:.3f}x" in report
+    row = next(
+        line for line in report.splitlines() if line.startswith("| Sweep rehearsal: wall time per trial")
+    )
+    assert ("| yes |" in row) == (r["verdict"] == "pass")
+    failed = bench_run.render(
+        [],
+        {"error": "skipped"},
+        {},
+        {"date": "d", "commit": "c", "machine": "m", "total_s": 0},
+        rehearsal={**r, "ratio": 2.0, "verdict": "FAIL"},
+    )
+    row = next(
+        line for line in failed.splitlines() if line.startswith("| Sweep rehearsal: wall time per trial")
+    )
+    assert "| **NO** |" in row
