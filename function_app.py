@@ -10,7 +10,7 @@ import azure.functions as func
 from activities.azureml import bp as activities
 from orchestrators.sweep import bp as orchestrators
 from triggers.events import bp as events
-from triggers.http_api import bp as http_api
+from triggers.http.routes import bp as http_api
 from triggers.reconciler import bp as reconciler
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)

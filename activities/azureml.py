@@ -21,7 +21,6 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from app import services
 from foundry import tags as tag
 from foundry.errors import (
     AzureMLError,
@@ -32,6 +31,7 @@ from foundry.errors import (
     TransientError,
 )
 from foundry.monitor import monitor_url
+from runtime import services
 
 log = logging.getLogger("activities")
 bp = df.Blueprint()
@@ -84,8 +84,10 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
         existing = _get_or_none(job_name)
         if existing is not None:
             return _adopt_or_refuse(existing, instance_id, job_name)
-        from foundry.models import RunRequest  # pydantic: loaded by the first activity, not at cold start
-        from foundry.sweep import build_sweep_body
+        from polysync.request.models import (
+            RunRequest,  # pydantic: loaded by the first activity, not at cold start
+        )
+        from polysync.sweep_body import build_sweep_body
 
         request = RunRequest.from_payload(payload["request"])
         body = build_sweep_body(
@@ -150,8 +152,8 @@ def get_job_status(payload: dict[str, Any]) -> dict[str, Any]:
         job = services.client().get_job(job_name)
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
         return _answer(exc)
-    from foundry.models import RunRequest
-    from foundry.result import snapshot
+    from polysync.outcome import snapshot
+    from polysync.request.models import RunRequest
 
     request = RunRequest.from_payload(payload["request"])
     snap = snapshot(
@@ -185,7 +187,7 @@ def delete_run_secrets(payload: dict[str, Any]) -> dict[str, Any]:
     durable retry policy tries again); what still fails is left to the reconciler's pass
     and to the secrets' expiry.
     """
-    from foundry import secrets as run_secrets
+    from foundry import run_secrets
 
     instance_id: str = payload["instanceId"]
     names = [run_secrets.reference_name(ref) for ref in payload.get("references") or []]

@@ -352,7 +352,7 @@ def targets(
                 if imp is not None and imp < 1.0
                 else "; MISSED on this box: azure-durable-functions alone is ~0.55 s (aiohttp ~0.25 s of it) "
                 "and azure-functions ~0.13 s, both needed to declare the app; the app's own heaviest import is "
-                "foundry.models (pydantic, ~0.2 s). No azure-identity, no Azure ML SDK on this path"
+                "polysync.request.models (pydantic, ~0.2 s). No azure-identity, no Azure ML SDK on this path"
             ),
         )
     )

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from foundry.compat import parse_utc
+from compat import parse_utc
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -103,7 +103,7 @@ class LocalStack:
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         app = _load_app()
-        from app import services
+        from runtime import services
 
         services.use_sleep(clock.sleep)  # the client's retry back-off passes this clock's time
         host = DurableHost(
@@ -125,7 +125,7 @@ class LocalStack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        from app import services
+        from runtime import services
 
         services.use_sleep(None)
         services.reset()
@@ -165,7 +165,7 @@ def _event_sink(
 
 def _load_app() -> Any:
     """Import (or re-import) `function_app` with the current environment."""
-    from app import services
+    from runtime import services
 
     services.reset()
     if str(ROOT) not in sys.path:

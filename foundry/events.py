@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from foundry import tags as tag
+from foundry.job_status import canonical_status
 from foundry.names import INSTANCE_ID_RE, JOB_NAME_RE, is_job_of_instance
-from foundry.status import canonical_status
 from foundry.workspace import Workspace
 
 RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"

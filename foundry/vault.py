@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from foundry import secrets as run_secrets
+from foundry import run_secrets
 from foundry.errors import FoundryError
 
 log = logging.getLogger("foundry.vault")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from foundry.status import to_polysync
+from foundry.job_status import to_polysync
 from orchestrators.polling import LoopState
 
 RESERVED_KEYS = frozenset(

@@ -29,7 +29,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from foundry.status import STALLED, TERMINAL, canonical_status, rank, to_polysync
+from foundry.job_status import STALLED, TERMINAL, canonical_status, rank, to_polysync
 from orchestrators.outcomes import Outcome
 from orchestrators.polling import LoopState, PollPolicy, next_interval, retry_interval
 from orchestrators.reporting import (

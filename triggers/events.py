@@ -15,8 +15,8 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from app import services
 from foundry.events import parse_run_event
+from runtime import services
 
 log = logging.getLogger("triggers.events")
 bp = df.Blueprint()

@@ -45,14 +45,14 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from app import services
-from foundry import secrets as run_secrets
+from compat import parse_utc
+from foundry import run_secrets
 from foundry import tags as tag
-from foundry.compat import parse_utc
 from foundry.errors import FoundryError, NotFoundError, RequestValidationError
+from foundry.job_status import TERMINAL
 from foundry.names import job_name_for, validate_instance_id, validate_job_name
-from foundry.status import TERMINAL
 from foundry.vault import StoredSecret
+from runtime import services
 
 UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 

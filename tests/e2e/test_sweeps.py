@@ -327,8 +327,8 @@ def test_an_activity_failing_for_good_while_racing_a_cancel_ends_with_a_clear_me
     import os
     import time
 
-    from app import services
     from devhost.emulator import FaultPlan
+    from runtime import services
 
     with LocalStack.start(virtual=True, events=True) as stack:
         stack.emulator.set_faults(

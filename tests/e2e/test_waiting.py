@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from compat import parse_utc
 from devhost.durable.history import EventType
 from devhost.stack import LocalStack
-from foundry.compat import parse_utc
 from tests.e2e.helpers import custom_status, start, structured, wait_finished
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from foundry.compat import parse_utc
+from compat import parse_utc
 
 from .conftest import Client, sweep_body
 

@@ -27,8 +27,8 @@ from foundry.errors import (
     ThrottledError,
     TransientError,
 )
-from foundry.settings import Settings
 from foundry.workspace import Workspace
+from runtime.settings import Settings
 
 from .conftest import WS_ID
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from foundry.errors import RequestValidationError
-from foundry.models import (
+from polysync.request.models import (
     Attributes,
     DataType,
     Direction,

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from foundry.secrets import (
+from foundry.run_secrets import (
     is_secret_reference,
     owned_by,
     reference_name,

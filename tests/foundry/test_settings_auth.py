@@ -17,7 +17,7 @@ from foundry.auth import (
     token_provider_from_settings,
 )
 from foundry.errors import AuthError
-from foundry.settings import Settings
+from runtime.settings import Settings
 
 from .conftest import WS_ID
 
@@ -174,7 +174,7 @@ def test_provider_from_settings_and_lazy_import() -> None:
     ident = token_provider_from_settings(SimpleNamespace(static_token=None, client_id="cid"))
     assert isinstance(ident, AzureIdentityTokenProvider)
     code = (
-        "import sys, foundry.client, foundry.auth, foundry.settings;"
+        "import sys, foundry.client, foundry.auth, runtime.settings;"
         "from foundry.auth import token_provider_from_settings as f;"
         "from types import SimpleNamespace as N;"
         "f(N(static_token=None, client_id=None));"

@@ -5,10 +5,7 @@ from typing import Any
 import pytest
 
 from foundry.errors import AuthError, NotFoundError
-from foundry.models import parse_structured_request
-from foundry.monitor import monitor_url
-from foundry.result import snapshot
-from foundry.status import (
+from foundry.job_status import (
     ALL_STATUSES,
     STALLED,
     TERMINAL,
@@ -17,7 +14,10 @@ from foundry.status import (
     rank,
     to_polysync,
 )
+from foundry.monitor import monitor_url
 from foundry.workspace import Workspace
+from polysync.outcome import snapshot
+from polysync.request.models import parse_structured_request
 
 from .conftest import WS_ID
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from foundry.errors import RequestValidationError, TemplateError
-from foundry.models import parse_structured_request
-from foundry.sweep import build_sweep_body, searchspace_to_logical, searchspace_to_wire
 from foundry.workspace import Workspace
+from polysync.request.models import parse_structured_request
+from polysync.sweep_body import build_sweep_body, searchspace_to_logical, searchspace_to_wire
 
 from .conftest import WS_ID
 
@@ -229,7 +229,7 @@ def test_logical_template_space_converted(template: dict[str, Any], workspace: W
 
 
 def test_a_secret_goes_in_as_its_key_vault_identifier(template: dict[str, Any], workspace: Workspace) -> None:
-    from foundry.models import RunRequest
+    from polysync.request.models import RunRequest
 
     ref = "https://kv.vault.azure.net/secrets/ps-1-token-0123456789abcdef"
     req = parse_structured_request(

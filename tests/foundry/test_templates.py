@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from foundry.templates import describe_template, infer_search_space_type
+from polysync.templates import describe_template, infer_search_space_type
 
 
 def test_describe_template(template: dict[str, Any]) -> None:

@@ -17,10 +17,19 @@ from pycep import BicepParser
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
-SETTINGS_PY = ROOT / "foundry" / "settings.py"
+SETTINGS_PY = ROOT / "runtime" / "settings.py"
 TRIGGERS = ROOT / "triggers"
 # Application code (what runs in Azure); devhost/, bench/ and tests/ never do.
-APP_SOURCES = ("function_app.py", "app", "activities", "foundry", "orchestrators", "triggers")
+APP_SOURCES = (
+    "function_app.py",
+    "compat.py",
+    "activities",
+    "foundry",
+    "orchestrators",
+    "polysync",
+    "runtime",
+    "triggers",
+)
 
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 BINDING_EXPRESSION = re.compile(r"^%([A-Za-z][A-Za-z0-9_]*)%$")
@@ -215,7 +224,7 @@ def _decorator_call_name(decorator: ast.AST) -> str | None:
 
 
 def trigger_modules() -> list[Path]:
-    return sorted(p for p in TRIGGERS.glob("*.py") if p.name != "__init__.py")
+    return sorted(p for p in TRIGGERS.rglob("*.py") if p.name != "__init__.py")
 
 
 def event_grid_functions() -> set[str]:

@@ -115,12 +115,12 @@ def test_every_documented_setting_is_set():
 
 
 def test_every_setting_the_code_reads_is_set():
-    # foundry/settings.py is "the one reader"; once it exists its names must be extracted.
-    assert src.SETTINGS_PY.is_file(), "foundry/settings.py is the documented reader of app settings"
+    # runtime/settings.py is "the one reader"; once it exists its names must be extracted.
+    assert src.SETTINGS_PY.is_file(), "runtime/settings.py is the documented reader of app settings"
     read = src.code_setting_names()
     from_settings = {n for n, files in read.items() if src.SETTINGS_PY in files}
     assert "AZUREML_WORKSPACE_ID" in from_settings, (
-        "could not extract the names foundry/settings.py reads: update tests/infra/sources.environ_lookups"
+        "could not extract the names runtime/settings.py reads: update tests/infra/sources.environ_lookups"
     )
     missing = set(read) - DEVHOST_ONLY - set(src.app_settings())
     assert not missing, {n: sorted(str(p.relative_to(src.ROOT)) for p in read[n]) for n in missing}

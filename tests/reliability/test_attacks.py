@@ -16,12 +16,12 @@ import time
 import pytest
 import requests
 
-from app.signing import sign
 from devhost.stack import LocalStack
 from foundry.names import INSTANCE_PREFIX
 from tests.e2e.helpers import custom_status, structured, wait_finished, wait_for, wait_until
 from tests.reliability.strategies import deep
 from tests.reliability.test_secrets import leaks
+from triggers.http.signing import sign
 from triggers.reconciler import GRACE, RECONCILED_TAG
 
 SECRET = "attack-probe-s3cret-4d2f"

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from devhost.stack import LocalStack
 from foundry.errors import RequestValidationError
-from foundry.models import parse_flat_request, parse_structured_request
 from foundry.names import validate_instance_id, validate_job_name
+from polysync.request.models import parse_flat_request, parse_structured_request
 from tests.reliability.strategies import (
     VALID_TEMPLATE,
     bad_job_names,
@@ -190,7 +190,7 @@ def test_a_name_that_passes_validation_is_url_safe(name):
 def test_nothing_from_a_request_changes_the_arm_path(stack):
     """The client builds every job URL from the configured workspace plus a validated,
     quoted name: bad names raise before any request is made."""
-    from app import services
+    from runtime import services
 
     client = services.client()
     prefix = client.jobs_url()
@@ -265,8 +265,8 @@ def test_an_event_the_worker_cannot_decode_never_reaches_the_trigger(stack, capl
     )
 )
 def test_event_grid_parser_fuzz_never_raises(stack, event):
-    from app import services
     from foundry.events import parse_run_event
+    from runtime import services
 
     parsed, why = parse_run_event(event, services.settings().workspace)
     assert parsed is not None or why

@@ -13,16 +13,16 @@ import pytest
 from activities import azureml
 from devhost.emulator import FaultPlan
 from devhost.stack import LocalStack
-from foundry.models import parse_structured_request
 from foundry.names import instance_id_for, job_name_for
-from foundry.sweep import build_sweep_body
+from polysync.request.models import parse_structured_request
+from polysync.sweep_body import build_sweep_body
 from tests.e2e.helpers import start, structured, wait_finished
 
 
 @pytest.fixture(scope="module")
 def stack():
     with LocalStack.start(virtual=True, events=True) as s:
-        from app import services
+        from runtime import services
 
         # The client's backoff sleeps wall seconds; what is under test is what gets
         # retried, not how long it waits.
@@ -74,7 +74,7 @@ def test_put_failing_before_it_is_applied_is_retried_into_one_job(stack, kind):
 
 def _payload(stack: LocalStack, run_id: str, template: str = "train-sweep-template") -> dict:
     request = parse_structured_request(structured(template, runId=run_id))
-    from app import services
+    from runtime import services
 
     instance_id = instance_id_for(run_id, template, services.settings().instance_id_key)
     return {
@@ -112,7 +112,7 @@ def test_submit_activity_run_twice_adopts_its_own_job(stack):
 def test_the_put_body_is_deterministic_so_a_re_put_is_accepted(stack):
     """The client retries a PUT with the same body; Azure ML refuses a re-PUT that
     changes the definition, so the body must not vary between attempts."""
-    from app import services
+    from runtime import services
 
     payload = _payload(stack, "deterministic")
     request = parse_structured_request(structured(runId="deterministic"))
@@ -131,7 +131,7 @@ def test_the_put_body_is_deterministic_so_a_re_put_is_accepted(stack):
 def test_a_foreign_job_at_our_name_is_refused_and_left_alone(stack):
     run_id = "foreign-name"
     template = "train-sweep-template"
-    from app import services
+    from runtime import services
 
     job_name = job_name_for(instance_id_for(run_id, template, services.settings().instance_id_key), template)
     foreign = copy.deepcopy(stack.emulator.job(template))

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
+from compat import parse_utc
 from devhost.stack import LocalStack
-from foundry.compat import parse_utc
 from foundry.names import job_name_for
 from foundry.vault import StoredSecret
 from tests.e2e.helpers import custom_status, start, structured, wait_finished, wait_for, wait_until
@@ -291,7 +291,7 @@ def test_a_purged_instance_job_is_left_alone_and_logged(stack, caplog):
     stack.clock.advance(30)
     assert stack.emulator.job(view["jobName"])["properties"]["status"] == "Running"
     assert any(view["jobName"] in r.getMessage() and "by hand" in r.getMessage() for r in caplog.records)
-    from app import services
+    from runtime import services
 
     services.client().cancel_job(view["jobName"])  # by hand, as the log line says
 

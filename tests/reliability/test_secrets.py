@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from app.signing import sign
 from devhost.stack import LocalStack
 from tests.e2e.helpers import structured, wait_finished, wait_until
+from triggers.http.signing import sign
 
 SECRET = "pa55-Word-7c1e9a2b"
 WEBHOOK = "whsec-9d8c7b6a"
@@ -196,7 +196,7 @@ def test_the_orchestration_input_holds_the_key_vault_identifier(stack):
 
 def test_reprs_hide_keys_and_tokens():
     from foundry.auth import StaticTokenCredential
-    from foundry.settings import Settings
+    from runtime.settings import Settings
 
     settings = Settings.from_env(
         {

@@ -17,9 +17,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.signing import MAX_SKEW_SECONDS, canonical_query, sign, string_to_sign, verify
 from devhost.stack import LocalStack
 from tests.e2e.helpers import structured
+from triggers.http.signing import MAX_SKEW_SECONDS, canonical_query, sign, string_to_sign, verify
 
 SECRET = "whsec-test-3b9f0c"
 KEY = "function-key-123"

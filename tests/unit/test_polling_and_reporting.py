@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.signing import sign, verify
-from app.status_view import compose_status
 from orchestrators.polling import LoopState, PollPolicy, next_interval
 from orchestrators.reporting import SweepEnded, final_output, progress_status
+from triggers.http.signing import sign, verify
+from triggers.http.status_view import compose_status
 
 POLICY = PollPolicy()
 

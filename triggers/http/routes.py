@@ -27,20 +27,20 @@ from urllib.parse import urlsplit
 import azure.durable_functions as df
 import azure.functions as func
 
-from app import services
-from app.http import error_response, json_response, problem
-from app.signing import run_id_from_signature, verify
-from app.status_view import FINISHED, compose_status
-from foundry import secrets as run_secrets
+from foundry import run_secrets
 from foundry.errors import FieldError, FoundryError, NotFoundError, RequestValidationError
 from foundry.names import instance_id_for, job_name_for, validate_instance_id, validate_job_name
 from foundry.workspace import reference_errors
 from orchestrators.polling import PollPolicy
+from runtime import services
+from triggers.http.responses import error_response, json_response, problem
+from triggers.http.signing import run_id_from_signature, verify
+from triggers.http.status_view import FINISHED, compose_status
 
 UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
 if TYPE_CHECKING:
-    from foundry.models import RunRequest
+    from polysync.request.models import RunRequest
 
 log = logging.getLogger("triggers.http")
 bp = df.Blueprint()
@@ -101,7 +101,7 @@ def _signature_problem(req: func.HttpRequest) -> func.HttpResponse | None:
 def _check_references(request: RunRequest) -> None:
     """Compute and environment must stay in the workspace (or an Azure ML registry for
     environments); Command/Environment overrides may be switched off. 400 naming the attribute."""
-    from foundry.models import ATTRIBUTE_NAMES
+    from polysync.request.models import ATTRIBUTE_NAMES
 
     settings = services.settings()
     attrs = request.attributes
@@ -188,7 +188,7 @@ def _forget_secrets(plan: list[_SecretToStore]) -> None:
 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, template: str | None):
     # pydantic loads with the first start request, not at cold start.
-    from foundry.models import parse_flat_request, parse_structured_request
+    from polysync.request.models import parse_flat_request, parse_structured_request
 
     denied = _signature_problem(req)
     if denied is not None:
@@ -262,7 +262,7 @@ def _existing(
 ) -> func.HttpResponse:
     """Same runId and same request: that run again (nothing new starts). Same runId and a
     different request: 409 naming what differs, and nothing about the existing run."""
-    from foundry.idempotency import request_differences
+    from polysync.idempotency import request_differences
 
     differences = request_differences(_stored_request(status), payload)
     if differences:
@@ -385,7 +385,7 @@ async def cancel_sweep(req: func.HttpRequest, client: df.DurableOrchestrationCli
 
 
 def _cancel_reason(body: Any) -> str:
-    from foundry.models import text_problem
+    from polysync.request.models import text_problem
 
     reason = body.get("reason") if isinstance(body, dict) else None
     if reason is None or reason == "":
@@ -442,7 +442,7 @@ _cancel_claims = _CancelClaims()
 def list_templates(req: func.HttpRequest) -> func.HttpResponse:
     """The workspace's template Sweep jobs as Polysync jobs to import (every page; the
     connector's own runs are not templates and are left out)."""
-    from foundry.templates import list_templates as describe_all
+    from polysync.templates import list_templates as describe_all
 
     try:
         jobs = describe_all(services.client().list_jobs("Sweep"))

@@ -6,7 +6,7 @@ orchestration history and in HTTP answers.  A request either becomes a
 `RequestValidationError` listing *every* bad field (so one round trip fixes all)
 without ever quoting a value.  Secret values live in `SecretStr` until the start
 route stores them in Key Vault; orchestration state only ever holds the secret's
-identifier (`foundry.secrets`).
+identifier (`foundry.run_secrets`).
 
 Text is checked once, here, for every string and key of a body: lone surrogates
 (which no UTF-8 encoder can write) and control characters other than tab and
@@ -34,10 +34,10 @@ from pydantic import (
     field_validator,
 )
 
-from foundry.compat import StrEnum
+from compat import StrEnum
 from foundry.errors import FieldError, FoundryError, RequestValidationError
 from foundry.names import JOB_NAME_RE, validate_job_name
-from foundry.secrets import is_secret_reference
+from foundry.run_secrets import is_secret_reference
 
 MAX_DEPTH = 32  # levels of nesting inside one parameter value, the same in both body shapes
 # How deep a parameter value sits in each body: flat `{"p": v}` one level, structured

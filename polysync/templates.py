@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from foundry.models import ATTRIBUTE_NAMES, GOALS
-from foundry.secrets import is_secret_reference
-from foundry.sweep import searchspace_to_logical
+from foundry.run_secrets import is_secret_reference
 from foundry.tags import is_connector_run
+from polysync.request.models import ATTRIBUTE_NAMES, GOALS
+from polysync.sweep_body import searchspace_to_logical
 
 JOB_TYPE = "AI Foundry Sweep Job"
 

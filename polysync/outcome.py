@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from foundry.models import DataType, Parameter
+from foundry.job_status import STALLED, TERMINAL, canonical_status, classify_failure, to_polysync
 from foundry.monitor import monitor_url
-from foundry.status import STALLED, TERMINAL, canonical_status, classify_failure, to_polysync
 from foundry.workspace import Workspace
+from polysync.request.models import DataType, Parameter
 
 MASK = "***"
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from foundry import tags as tag
 from foundry.errors import FieldError, RequestValidationError, TemplateError
-from foundry.models import ATTRIBUTE_NAMES, GOALS, RunRequest
 from foundry.workspace import Workspace
+from polysync.request.models import ATTRIBUTE_NAMES, GOALS, RunRequest
 
 # What the service writes into a job it runs, which a copy must not carry. Derived from
 # the service's own answers (tests/recordings/README.md: the azure-ai-ml sweep recording)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
-from foundry.settings import Settings
+from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from foundry.client import AzureMLClient

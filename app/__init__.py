@@ -1,1 +1,0 @@
-"""Glue shared by the durable layers (activities, orchestrator, triggers)."""

@@ -1,0 +1,1 @@
+"""The composition root: settings read once, services built on first use."""
