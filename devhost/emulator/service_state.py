@@ -4,7 +4,7 @@ properties, at creation, when the trials are generated and at completion.
 
 Source: the service's own answers recorded by Azure/azure-sdk-for-python
 (`sdk/ml/azure-ai-ml/tests/recordings/sweep_job/e2etests/test_sweep_job.pyTestSweepJob
-test_sweep_job_await_completion.json`, committed in part under tests/emulator/recordings/):
+test_sweep_job_await_completion.json`, committed in part under tests/recordings/):
 the PUT answer already carries the `_aml_system_*` tags and the properties
 primary_metric_config, resume_from, runTemplate, azureml.runsource, platform,
 ContentSnapshotId (with a code snapshot) and user_agent; a later GET adds space_size,

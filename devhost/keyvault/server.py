@@ -1,7 +1,7 @@
 """Azure Key Vault emulator: the secrets data plane the connector and its training
 scripts use, served over TLS on 127.0.0.1 with the shared `devhost.clock` clock.
 
-Sources (named again in tests/keyvault/test_conformance.py, which drives this with
+Sources (named again in tests/devhost/keyvault/test_conformance.py, which drives this with
 the real `azure-keyvault-secrets` SDK):
 - REST shapes: Azure/azure-rest-api-specs
   `specification/keyvault/data-plane/Microsoft.KeyVault/stable/2025-07-01/secrets.json`

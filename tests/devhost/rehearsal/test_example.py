@@ -12,7 +12,7 @@ import pytest
 
 from devhost.rehearsal.__main__ import main
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rehearsal"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "rehearsal"
 
 
 @pytest.mark.slow

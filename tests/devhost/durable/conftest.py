@@ -4,7 +4,7 @@ import pytest
 
 from devhost.clock import VirtualClock
 from devhost.durable import DurableHost
-from tests.durable import sample_app
+from tests.devhost.durable import sample_app
 
 
 @pytest.fixture(autouse=True)

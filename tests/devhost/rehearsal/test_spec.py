@@ -15,7 +15,7 @@ from devhost.rehearsal import Rehearsal, SweepSpec, SweepSpecError
 
 from .conftest import SWEEP_PROPERTIES, sweep_job
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rehearsal"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "rehearsal"
 
 
 def _fields(job) -> list[str]:

@@ -141,7 +141,7 @@ def test_the_out_of_process_reply_devhost_reads():
 def test_pins_are_the_versions_devhost_was_checked_against():
     from pathlib import Path
 
-    pins = Path(__file__).resolve().parents[2].joinpath("requirements.txt").read_text()
+    pins = Path(__file__).resolve().parents[3].joinpath("requirements.txt").read_text()
     for package in ("azure-functions", "azure-functions-durable"):
         pinned = f"{package}=={version(package)}"
         if pinned not in pins.splitlines():

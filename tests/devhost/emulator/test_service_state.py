@@ -17,7 +17,7 @@ from .conftest import Client
 
 RECORDING = json.loads(
     (
-        pathlib.Path(__file__).resolve().parents[1]
+        pathlib.Path(__file__).resolve().parents[2]
         / "recordings"
         / "azure-ai-ml_sweep_job_await_completion.json"
     ).read_text()

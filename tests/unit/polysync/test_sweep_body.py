@@ -11,8 +11,7 @@ from foundry.errors import RequestValidationError, TemplateError
 from foundry.workspace import Workspace
 from polysync.request.models import parse_structured_request
 from polysync.sweep_body import build_sweep_body, searchspace_to_logical, searchspace_to_wire
-
-from .conftest import WS_ID
+from tests.unit.conftest import WS_ID
 
 
 def request(**over: Any) -> Any:
@@ -286,7 +285,7 @@ def test_searchspace_bad_forms(bad: Any) -> None:
 
 RECORDING = json.loads(
     (
-        pathlib.Path(__file__).resolve().parents[1]
+        pathlib.Path(__file__).resolve().parents[2]
         / "recordings"
         / "azure-ai-ml_sweep_job_await_completion.json"
     ).read_text()

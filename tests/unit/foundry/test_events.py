@@ -11,11 +11,10 @@ from hypothesis import strategies as st
 from foundry.events import RUN_COMPLETED, RUN_STATUS_CHANGED, RunEvent, parse_run_event
 from foundry.names import job_name_for
 from foundry.workspace import Workspace
-
-from .conftest import WS_ID
+from tests.unit.conftest import WS_ID
 
 JOB = job_name_for("ps-123", "train-sweep-template")
-RECORDINGS = pathlib.Path(__file__).resolve().parents[1] / "recordings"
+RECORDINGS = pathlib.Path(__file__).resolve().parents[2] / "recordings"
 
 
 def recorded(name: str, *, run_id: str = JOB, instance: str | None = "ps-123") -> dict[str, Any]:

@@ -16,8 +16,7 @@ from foundry.names import (
     validate_job_name,
 )
 from foundry.workspace import Workspace
-
-from .conftest import WS_ID
+from tests.unit.conftest import WS_ID
 
 
 @pytest.mark.parametrize(

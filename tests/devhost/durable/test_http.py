@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from tests.durable import sample_app
+from tests.devhost.durable import sample_app
 
 
 def _wait_status(url, want, timeout=5.0, **kw):

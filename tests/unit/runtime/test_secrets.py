@@ -17,8 +17,7 @@ import pytest
 
 from foundry.names import instance_id_for
 from runtime.settings import Settings, UnresolvedKeyVaultReference
-
-from .conftest import WS_ID
+from tests.unit.conftest import WS_ID
 
 REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-abc.vault.azure.net/secrets/instance-id-key)"
 

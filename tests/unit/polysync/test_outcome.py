@@ -18,8 +18,7 @@ from foundry.monitor import monitor_url
 from foundry.workspace import Workspace
 from polysync.outcome import snapshot
 from polysync.request.models import parse_structured_request
-
-from .conftest import WS_ID
+from tests.unit.conftest import WS_ID
 
 MAPPING = {
     "NotStarted": "Starting",

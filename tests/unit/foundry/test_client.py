@@ -29,8 +29,7 @@ from foundry.errors import (
 )
 from foundry.workspace import Workspace
 from runtime.settings import Settings
-
-from .conftest import WS_ID
+from tests.unit.conftest import WS_ID
 
 TOKEN = "tok-very-secret-123"
 JOBS = WS_ID + "/jobs"

@@ -15,7 +15,7 @@ import requests
 
 from devhost.durable import EventType
 from devhost.durable.dtfx import NON_DETERMINISTIC
-from tests.durable import sample_app
+from tests.devhost.durable import sample_app
 
 
 def _types(history):

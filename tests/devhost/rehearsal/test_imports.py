@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HEAVY = ("optuna", "scipy", "matplotlib", "mlflow", "numpy", "sklearn", "pandas")
 
 

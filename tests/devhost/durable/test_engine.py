@@ -11,7 +11,7 @@ import pytest
 from devhost.durable import EventType, replay_prefixes
 from devhost.durable.engine import InstanceExists
 from devhost.durable.history import flatten_actions
-from tests.durable import sample_app
+from tests.devhost.durable import sample_app
 
 
 def _types(history):

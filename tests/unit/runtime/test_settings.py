@@ -18,8 +18,7 @@ from foundry.auth import (
 )
 from foundry.errors import AuthError
 from runtime.settings import Settings
-
-from .conftest import WS_ID
+from tests.unit.conftest import WS_ID
 
 
 def test_defaults() -> None:
@@ -180,7 +179,7 @@ def test_provider_from_settings_and_lazy_import() -> None:
         "f(N(static_token=None, client_id=None));"
         "assert 'azure.identity' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=pathlib.Path(__file__).parents[2])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=pathlib.Path(__file__).parents[3])
 
 
 @pytest.mark.parametrize(
