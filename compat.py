@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from enum import Enum
+from typing import Any
 
 UTC = timezone.utc
 
@@ -37,3 +38,13 @@ def parse_utc(text: str) -> datetime:
     value = _SHORT_FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0"), value, count=1)  # 3.10 wants 3 or 6
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def try_parse_utc(value: Any) -> datetime | None:
+    """`parse_utc` for a value read from a document: None when it is not ISO-8601 text."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_utc(value)
+    except ValueError:
+        return None

@@ -30,6 +30,7 @@ from foundry.errors import (
     ThrottledError,
     TransientError,
 )
+from foundry.jobs import JobView
 from foundry.monitor import monitor_url
 from runtime import services
 
@@ -84,12 +85,11 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
         existing = _get_or_none(job_name)
         if existing is not None:
             return _adopt_or_refuse(existing, instance_id, job_name)
-        from polysync.request.models import (
-            RunRequest,  # pydantic: loaded by the first activity, not at cold start
-        )
+        # pydantic: loaded by the first activity, not at cold start
+        from polysync.request.parsing import parse_payload
         from polysync.sweep_body import build_sweep_body
 
-        request = RunRequest.from_payload(payload["request"])
+        request = parse_payload(payload["request"])
         body = build_sweep_body(
             payload["template"],
             request,
@@ -139,7 +139,9 @@ def _submitted(job: dict[str, Any], job_name: str, *, adopted: bool) -> dict[str
         "ok": True,
         "jobName": job_name,
         "azureStatus": props.get("status") or "NotStarted",
-        "monitorUrl": monitor_url(job, services.settings().workspace, job_name),
+        "monitorUrl": monitor_url(
+            services.settings().workspace, job_name, JobView.from_rest(job).studio_endpoint
+        ),
         "adopted": adopted,
     }
 
@@ -153,9 +155,9 @@ def get_job_status(payload: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
         return _answer(exc)
     from polysync.outcome import snapshot
-    from polysync.request.models import RunRequest
+    from polysync.request.parsing import parse_payload
 
-    request = RunRequest.from_payload(payload["request"])
+    request = parse_payload(payload["request"])
     snap = snapshot(
         job, services.settings().workspace, request.outputs(), request.attributes.objective_metric
     )

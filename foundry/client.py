@@ -20,14 +20,13 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from foundry.auth import TokenProvider, token_provider_from_settings
+from foundry.auth import TokenProvider
 from foundry.errors import (
-    AuthError,
     AzureMLError,
-    ThrottledError,
     TransientError,
     from_response,
 )
+from foundry.jobs import JobView
 from foundry.names import validate_job_name
 from foundry.workspace import Workspace
 
@@ -144,8 +143,7 @@ class AzureMLClient:
             for job in page.get("value") or []:
                 if not isinstance(job, dict):
                     continue
-                jt = (job.get("properties") or {}).get("jobType")
-                if job_type and str(jt).lower() != job_type.lower():
+                if job_type and str(JobView.from_rest(job).job_type).lower() != job_type.lower():
                     continue
                 yield job
             next_link = page.get("nextLink")
@@ -157,14 +155,6 @@ class AzureMLClient:
                         "The jobs list repeats a page (nextLink loop).", code="PagingLoop", status=502
                     )
                 seen.add(url)
-
-    def find_job_by_tag(self, tag_key: str, tag_value: str, job_type: str = "Sweep") -> dict[str, Any] | None:
-        """The first job whose tag `tag_key` equals `tag_value` (the API's `tag` filters on the key)."""
-        for job in self.list_jobs(job_type, tag=tag_key, list_view_type="All"):
-            tags = (job.get("properties") or {}).get("tags") or {}
-            if isinstance(tags, dict) and tags.get(tag_key) == tag_value:
-                return job
-        return None
 
     # ------------------------------------------------------------- plumbing
 
@@ -265,22 +255,3 @@ class AzureMLClient:
             log.info("%s %s: retrying in %.2f s", method, path, delay)
             self._sleep(delay)
             waited += delay
-
-
-def client_from_settings(settings: Any) -> AzureMLClient:
-    """The client for the configured workspace and credentials."""
-    return AzureMLClient(
-        settings.workspace,
-        token_provider_from_settings(settings),
-        arm_endpoint=settings.arm_endpoint,
-    )
-
-
-__all__ = [
-    "AuthError",
-    "AzureMLClient",
-    "ThrottledError",
-    "TransientError",
-    "client_from_settings",
-    "parse_retry_after",
-]

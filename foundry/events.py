@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from foundry import tags as tag
-from foundry.job_status import canonical_status
+from foundry.job_status import JobStatus
 from foundry.names import INSTANCE_ID_RE, JOB_NAME_RE, is_job_of_instance
 from foundry.workspace import Workspace
 
@@ -78,7 +78,7 @@ def _parse(event: Any, workspace: Workspace) -> tuple[RunEvent | None, str | Non
     if event_type == RUN_COMPLETED:
         status = "Completed"
     else:
-        status = canonical_status(_field(data, "runStatus"))
+        status = JobStatus.parse(_field(data, "runStatus"))
         if status is None:
             return None, "event has no recognised runStatus"
     tags = _field(data, "runTags")

@@ -25,6 +25,13 @@ _REGISTRY_ENV_RE = re.compile(
     rf"azureml://registries/{_SEG}/environments/{_SEG}/(versions|labels)/[A-Za-z0-9\-_.]{{1,64}}",
     re.IGNORECASE,
 )
+# Any ARM resource id: how a compute may be named before the workspace is known.
+_ARM_RESOURCE_ID_RE = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+(/[^/]+/[^/]+)+$", re.IGNORECASE
+)
+COMPUTE_NAME_RULE = (
+    "AI Foundry Compute Name must be a compute name (letters, digits, '-', '_') or a compute ARM id"
+)
 EXPECTED = (
     f"/subscriptions/<subscription-id>/resourceGroups/<resource-group>/providers/{PROVIDER}/workspaces/<name>"
 )
@@ -77,9 +84,7 @@ class Workspace:
 
         An ARM id of a compute in any other workspace, resource group or subscription is
         refused: a run's compute must be one the workspace owns."""
-        value = (name or "").strip()
-        if value.lower().startswith("azureml:"):
-            value = value[len("azureml:") :]
+        value = _without_azureml((name or "").strip())
         if value.startswith("/"):
             rest = self.owns(value, "computes")
             if rest is None or not JOB_NAME_RE.fullmatch(rest):
@@ -89,10 +94,7 @@ class Workspace:
                 )
             return f"{self.arm_id}/computes/{rest}"
         if not JOB_NAME_RE.fullmatch(value):
-            raise ValueError(
-                "AI Foundry Compute Name must be a compute name (letters, digits, '-', '_') "
-                "or a compute ARM id"
-            )
+            raise ValueError(COMPUTE_NAME_RULE)
         return f"{self.arm_id}/computes/{value}"
 
     def environment_id(self, name: str) -> str:
@@ -132,6 +134,19 @@ class Workspace:
             "AI Foundry Environment Name must be 'name:version', 'name@latest', an environment ARM id "
             "of this workspace or an azureml://registries/... reference"
         )
+
+
+def _without_azureml(value: str) -> str:
+    return value[len("azureml:") :] if value.lower().startswith("azureml:") else value
+
+
+def compute_reference_problem(value: str) -> str | None:
+    """Why `value` names no compute in any workspace, else None: the check a request gets
+    before its compute is compared with the configured workspace (`Workspace.compute_id`)."""
+    bare = _without_azureml(value.strip())
+    if JOB_NAME_RE.fullmatch(bare) or (_ARM_RESOURCE_ID_RE.fullmatch(bare) and ".." not in bare):
+        return None
+    return COMPUTE_NAME_RULE
 
 
 def reference_errors(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from foundry.job_status import to_polysync
 from orchestrators.polling import LoopState
+from polysync.status import to_polysync
 
 RESERVED_KEYS = frozenset(
     {

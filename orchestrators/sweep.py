@@ -29,7 +29,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from foundry.job_status import STALLED, TERMINAL, canonical_status, rank, to_polysync
+from foundry.job_status import STALLED, TERMINAL, JobStatus, rank
 from orchestrators.outcomes import Outcome
 from orchestrators.polling import LoopState, PollPolicy, next_interval, retry_interval
 from orchestrators.reporting import (
@@ -41,6 +41,7 @@ from orchestrators.reporting import (
     success_status,
 )
 from orchestrators.signals import CANCEL_EVENT, STATUS_EVENT, Delivery, Listeners, cancel_reason
+from polysync.status import to_polysync
 
 UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
@@ -167,7 +168,7 @@ def _absorb(run: Run, state: LoopState, delivery: Delivery) -> None:
     if key == state.last_status_event:
         return
     state.last_status_event = key
-    status = canonical_status(delivery.data.get("runStatus"))
+    status = JobStatus.parse(delivery.data.get("runStatus"))
     if status in TERMINAL or status in STALLED:
         # Confirmed with a GET before acting, made by a fresh generation.
         state.poll_on_resume = True

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from polysync.request.models import ATTRIBUTE_NAMES
+from polysync.request.types import ATTRIBUTE_NAMES
 
 _ATTRIBUTE_LABEL = {camel: polysync for polysync, camel in ATTRIBUTE_NAMES.values()}
 

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from foundry.job_status import STALLED, TERMINAL, canonical_status, classify_failure, to_polysync
+from foundry.job_status import JobStatus
+from foundry.jobs import JobView
 from foundry.monitor import monitor_url
 from foundry.workspace import Workspace
-from polysync.request.models import DataType, Parameter
+from polysync.failures import classify_failure
+from polysync.request.models import Parameter
+from polysync.request.types import DataType
+from polysync.status import to_polysync
 
 MASK = "***"
 
@@ -33,15 +37,9 @@ class SweepSnapshot:
         return out
 
 
-def _props(job: Any) -> dict[str, Any]:
-    props = job.get("properties") if isinstance(job, dict) else None
-    return props if isinstance(props, dict) else {}
-
-
-def best_trial(job: dict[str, Any]) -> dict[str, Any] | None:
+def best_trial(job: JobView) -> dict[str, Any] | None:
     """`properties.properties.best_child_run_id/score/best_metric_status`, when the service set them."""
-    user = _props(job).get("properties")
-    user = user if isinstance(user, dict) else {}
+    user = job.run_properties
     run_id = user.get("best_child_run_id")
     if not run_id:
         return None
@@ -65,10 +63,9 @@ def _output_value(out: Any) -> Any:
     return out if isinstance(out, str | int | float | bool) or out is None else None
 
 
-def job_outputs(job: dict[str, Any], request_outputs: Sequence[Parameter] | None) -> dict[str, Any]:
+def job_outputs(job: JobView, request_outputs: Sequence[Parameter] | None) -> dict[str, Any]:
     """Output values by name. With no declared outputs (flat requests) every job output is echoed."""
-    outputs = _props(job).get("outputs")
-    outputs = outputs if isinstance(outputs, dict) else {}
+    outputs = job.outputs
     if not request_outputs:
         return {k: _output_value(v) for k, v in outputs.items() if isinstance(k, str)}
     result: dict[str, Any] = {}
@@ -92,21 +89,20 @@ def snapshot(
 ) -> dict[str, Any]:
     """JSON-safe summary of a job GET: statuses, monitor URL, and on terminal states the
     best trial, outputs and (unless Completed) an actionable error."""
-    props = _props(job)
-    azure = canonical_status(props.get("status")) or "Unknown"
-    name = job.get("name") if isinstance(job, dict) and isinstance(job.get("name"), str) else ""
+    view = JobView.from_rest(job)
+    azure = view.status or JobStatus.UNKNOWN
     snap = SweepSnapshot(
         azureStatus=azure,
         status=to_polysync(azure),
-        jobName=name,
-        monitorUrl=monitor_url(job, workspace, name),
-        terminal=azure in TERMINAL,
+        jobName=view.name,
+        monitorUrl=monitor_url(workspace, view.name, view.studio_endpoint),
+        terminal=azure.is_terminal,
     )
     if snap.terminal:
-        snap.bestTrial = best_trial(job)
-        snap.outputs = job_outputs(job, request_outputs)
-        if azure != "Completed":
-            snap.error = classify_failure(job, objective_metric=objective_metric).to_dict()
-    elif azure in STALLED:
-        snap.error = classify_failure(job, objective_metric=objective_metric).to_dict()
+        snap.bestTrial = best_trial(view)
+        snap.outputs = job_outputs(view, request_outputs)
+        if azure is not JobStatus.COMPLETED:
+            snap.error = classify_failure(view, objective_metric=objective_metric).to_dict()
+    elif azure.is_stalled:
+        snap.error = classify_failure(view, objective_metric=objective_metric).to_dict()
     return snap.to_dict()

@@ -1,223 +1,23 @@
 """Build the PUT body of a new sweep job from a template job and a run request.
 
-Pure: template dict + request in, body dict out.  The template is the user's
-definition, edited in AI Foundry; we copy it and change only what Polysync owns
-(display name, tags, the attribute overrides, one-value choices for the Input
-parameters, sampling and limits), and drop what the service owns (status,
-studio endpoints, `_aml_system_*` bookkeeping, run properties, best-trial results,
-the run's output bindings; `strip_service_state`) so the PUT is a new job's own.
+Pure: template dict + request in, body dict out. The template is the user's definition,
+edited in AI Foundry: we start from its own definition (`JobView.definition`: without
+what the service wrote into it) and change only what Polysync owns, one step per part
+of the body, in the order below. Each step either returns its part or raises the error
+that names the attribute to set.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import re
 from typing import Any
 
+from foundry import search_space
 from foundry import tags as tag
 from foundry.errors import FieldError, RequestValidationError, TemplateError
+from foundry.jobs import JobView
 from foundry.workspace import Workspace
-from polysync.request.models import ATTRIBUTE_NAMES, GOALS, RunRequest
-
-# What the service writes into a job it runs, which a copy must not carry. Derived from
-# the service's own answers (tests/recordings/README.md: the azure-ai-ml sweep recording)
-# and the SDK (azure-ai-ml reads `best_child_run_id`, writes `ContentSnapshotId`).
-# Resource fields that are read-only or the service's:
-_READ_ONLY_PROPERTIES = frozenset({"status", "isArchived", "creationContext", "parentJobName", "error"})
-# `services` entries the service fills in for every job.
-_SERVER_SERVICES = frozenset({"Studio", "Tracking"})
-# Tags the service writes (HyperDrive bookkeeping, one per generated trial, ...).
-_SERVER_TAG_PREFIXES = ("_aml_system_",)
-# Keys of the user `properties` map that the service writes on a run (compared lower case).
-_SERVER_PROPERTY_KEYS = frozenset(
-    {
-        "best_child_run_id",
-        "score",
-        "best_metric_status",
-        "best_data_container_id",
-        "primary_metric_config",
-        "resume_from",
-        "runtemplate",
-        "run_template",
-        "platform",
-        "platform_config",
-        "generator_config",
-        "hyperparameters",
-        "contentsnapshotid",
-        "processinfofile",
-        "processstatusfile",
-        "user_agent",
-        "space_size",
-    }
-)
-_SERVER_PROPERTY_PREFIXES = ("azureml.", "_azureml.", "mlflow.")
-# The output the service adds to every job, bound to that run's artifact store.
-_RUN_ARTIFACT_URI = "azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.{name}"
-
-
-# search-space expression -> argument names in wire order (logical/YAML form keys)
-SEARCH_SPACE_ARGS: dict[str, tuple[str, ...]] = {
-    "choice": ("values",),
-    "randint": ("upper",),
-    "uniform": ("min_value", "max_value"),
-    "loguniform": ("min_value", "max_value"),
-    "quniform": ("min_value", "max_value", "q"),
-    "qloguniform": ("min_value", "max_value", "q"),
-    "normal": ("mu", "sigma"),
-    "lognormal": ("mu", "sigma"),
-    "qnormal": ("mu", "sigma", "q"),
-    "qlognormal": ("mu", "sigma", "q"),
-}
-
-
-def is_server_property(key: str) -> bool:
-    lower = key.lower()
-    return lower in _SERVER_PROPERTY_KEYS or lower.startswith(_SERVER_PROPERTY_PREFIXES)
-
-
-def searchspace_to_logical(entry: Any) -> dict[str, Any]:
-    """Wire form `["uniform", [0.01, 0.1]]` (or an already logical dict) -> `{"type": "uniform", ...}`.
-
-    Choice: `["choice", [[1, 2]]]` -> `{"type": "choice", "values": [1, 2]}`.  ValueError if unknown.
-    """
-    if isinstance(entry, dict):
-        kind = str(entry.get("type", "")).lower()
-        if kind not in SEARCH_SPACE_ARGS:
-            raise ValueError(f"unknown search space type {kind!r}")
-        names = SEARCH_SPACE_ARGS[kind]
-        missing = [n for n in names if n not in entry]
-        if missing:
-            raise ValueError(f"search space {kind} lacks {', '.join(missing)}")
-        return {"type": kind, **{n: copy.deepcopy(entry[n]) for n in names}}
-    if (
-        isinstance(entry, list)
-        and len(entry) == 2
-        and isinstance(entry[0], str)
-        and isinstance(entry[1], list)
-    ):
-        kind = entry[0].lower()
-        args = entry[1]
-        if kind == "choice":
-            if len(args) != 1 or not isinstance(args[0], list):
-                raise ValueError('choice must be ["choice", [[v1, v2, ...]]]')
-            return {"type": "choice", "values": copy.deepcopy(args[0])}
-        names = SEARCH_SPACE_ARGS.get(kind)
-        if names is None:
-            raise ValueError(f"unknown search space type {kind!r}")
-        if len(args) != len(names):
-            raise ValueError(f"{kind} takes {len(names)} arguments")
-        return {"type": kind, **dict(zip(names, copy.deepcopy(args), strict=True))}
-    raise ValueError("a search space entry must be a [type, [args]] list or a {type: ...} object")
-
-
-def searchspace_to_wire(entry: Any) -> list[Any]:
-    """Logical `{"type": "choice", "values": [..]}` (or wire list) -> the wire list the API takes."""
-    logical = searchspace_to_logical(entry)
-    kind = logical["type"]
-    if kind == "choice":
-        return ["choice", [list(logical["values"])]]
-    return [kind, [logical[n] for n in SEARCH_SPACE_ARGS[kind]]]
-
-
-def choice_of(value: Any) -> list[Any]:
-    """The one-value choice Polysync sends for an Input parameter.
-
-    Objects and lists (JSON parameters) are sent as compact JSON text: inside a
-    choice the service reads a dict as a nested search space, and the trial command
-    gets `${{search_space.x}}` as text anyway, so JSON text is what the script can parse.
-    """
-    if isinstance(value, dict | list):
-        value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return ["choice", [[value]]]
-
-
-def _attr(field: str) -> str:
-    return ATTRIBUTE_NAMES[field][0]
-
-
-def _clean_properties_map(value: Any) -> dict[str, str] | None:
-    if not isinstance(value, dict):
-        return None
-    kept = {k: v for k, v in value.items() if isinstance(k, str) and not is_server_property(k)}
-    return kept or None
-
-
-def _clean_outputs(outputs: Any, template_name: str | None) -> Any:
-    """Drop output URIs the service derived from the template job's own name (`.../{name}/...`,
-    `dcid.{name}`): reusing them would make the new job write into the template's output folder.
-    The `default` output the service added for the template's run goes entirely. The service
-    assigns fresh ones."""
-    if not isinstance(outputs, dict) or not template_name:
-        return outputs
-    own = re.compile(rf"(^|[/.]){re.escape(template_name)}($|/)")
-    run_artifacts = _RUN_ARTIFACT_URI.format(name=template_name)
-    cleaned: dict[str, Any] = {}
-    for key, out in outputs.items():
-        if key == "default" and isinstance(out, dict) and out.get("uri") == run_artifacts:
-            continue
-        if isinstance(out, dict) and isinstance(out.get("uri"), str) and own.search(out["uri"]):
-            out = {k: v for k, v in out.items() if k != "uri"}
-        cleaned[key] = out
-    return cleaned
-
-
-def _drop_nulls(value: Any) -> Any:
-    """The service answers with explicit nulls (`description: null`, `logbase: null`); a new
-    job states only what it defines."""
-    if isinstance(value, dict):
-        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
-    return value
-
-
-def strip_service_state(src: dict[str, Any], template_name: str | None) -> dict[str, Any]:
-    """The template job's own definition: its `properties` without what the service wrote
-    into it (status, studio services, bookkeeping tags and properties, best-trial results,
-    nulls, the run's output bindings). Pure; `src` is not changed."""
-    props: dict[str, Any] = {
-        k: _drop_nulls(copy.deepcopy(v))
-        for k, v in src.items()
-        if k not in _READ_ONLY_PROPERTIES and v is not None
-    }
-    services = props.pop("services", None)
-    if isinstance(services, dict):
-        user_services = {k: v for k, v in services.items() if k not in _SERVER_SERVICES}
-        if user_services:
-            props["services"] = user_services
-    user_props = _clean_properties_map(props.pop("properties", None))
-    if user_props:
-        props["properties"] = user_props
-    if isinstance(props.get("tags"), dict):
-        props["tags"] = {
-            k: v
-            for k, v in props["tags"].items()
-            if not (isinstance(k, str) and k.startswith(_SERVER_TAG_PREFIXES))
-        }
-    if "outputs" in props:
-        props["outputs"] = _clean_outputs(props["outputs"], template_name)
-    return props
-
-
-def _algorithm(template_algo: Any, wanted: str) -> dict[str, Any]:
-    if isinstance(template_algo, dict):
-        current = str(template_algo.get("samplingAlgorithmType", "")).lower()
-        if current == wanted.lower():
-            return {**copy.deepcopy(template_algo), "samplingAlgorithmType": wanted}
-    return {"samplingAlgorithmType": wanted}
-
-
-def refuse_run_as_template(template: dict[str, Any]) -> None:
-    """A job this connector submitted is a run, not a template: copying it would copy
-    another caller's inputs (and, before Key Vault, their Secret values). TemplateError if so."""
-    if tag.is_connector_run(template):
-        raise TemplateError(
-            f"The job '{template.get('name')}' was submitted by this connector for a run; it is not a template.",
-            code="TemplateIsARun",
-            hint="Set the External Id to a template Sweep job (GET /api/templates lists them).",
-            status=400,
-        )
+from polysync.request.models import Attributes, RunRequest
+from polysync.request.types import ATTRIBUTE_NAMES, GOALS
 
 
 def build_sweep_body(
@@ -229,26 +29,55 @@ def build_sweep_body(
     task_hub: str | None = None,
 ) -> dict[str, Any]:
     """The `{"properties": {...}}` body for `PUT /jobs/{name}` of a new sweep run."""
-    src = template.get("properties") if isinstance(template, dict) else None
-    template_name = template.get("name") if isinstance(template, dict) else None
-    if not isinstance(src, dict):
+    job = JobView.from_rest(template)
+    check_template(job)
+    attrs = request.attributes
+    props = job.definition()
+    props["tags"] = _tags(props.get("tags"), request, instance_id, task_hub)
+    props["jobType"] = "Sweep"
+    props["displayName"] = request.name
+    _apply_code_and_compute(props, attrs, workspace)
+    props["objective"] = _objective(props.get("objective"), attrs)
+    props["searchSpace"] = _search_space(props.get("searchSpace"), request)
+    props["samplingAlgorithm"] = _sampling(props.get("samplingAlgorithm"), attrs.sampling_algorithm)
+    _check_sampling(attrs.sampling_algorithm, props)
+    props["limits"] = _limits(props.get("limits"), attrs)
+    return {"properties": props}
+
+
+def check_template(job: JobView) -> None:
+    """A Sweep job that is a template, not a run: TemplateError otherwise."""
+    if not isinstance(job.raw.get("properties"), dict):
         raise TemplateError(
             "The template job has no properties.",
             code="InvalidTemplate",
             hint="Set the External Id to the name of a Sweep job.",
         )
-    if str(src.get("jobType", "")).lower() != "sweep":
+    if str(job.job_type or "").lower() != "sweep":
         raise TemplateError(
-            f"The template job '{template_name}' is a {src.get('jobType') or 'job of unknown type'}, "
+            f"The template job '{job.raw.get('name')}' is a {job.props.get('jobType') or 'job of unknown type'}, "
             "not a Sweep job.",
             code="TemplateNotSweep",
             hint="Set the External Id to the name of a Sweep job (GET /api/templates lists them).",
         )
-    refuse_run_as_template(template)
-    attrs = request.attributes
-    props = strip_service_state(src, template_name)
+    if job.is_connector_run:
+        # Copying a run would copy another caller's inputs (and, before Key Vault, their Secret values).
+        raise TemplateError(
+            f"The job '{job.raw.get('name')}' was submitted by this connector for a run; it is not a template.",
+            code="TemplateIsARun",
+            hint="Set the External Id to a template Sweep job (GET /api/templates lists them).",
+            status=400,
+        )
 
-    tags = {k: v for k, v in (props.get("tags") or {}).items() if isinstance(k, str)}
+
+def _attr(field: str) -> str:
+    return ATTRIBUTE_NAMES[field][0]
+
+
+def _tags(template_tags: Any, request: RunRequest, instance_id: str, task_hub: str | None) -> dict[str, Any]:
+    """The template's tags plus the run's own: which instance owns the job, from which
+    template, for which Polysync run and task hub."""
+    tags = {k: v for k, v in (template_tags or {}).items() if isinstance(k, str)}
     tags[tag.INSTANCE] = instance_id
     tags[tag.TEMPLATE] = request.external_id
     if request.run_id:
@@ -260,17 +89,18 @@ def build_sweep_body(
     else:
         tags.pop(tag.TASK_HUB, None)
     tags.pop(tag.RECONCILED, None)  # a verdict on the template, not on this run
-    props["tags"] = tags
-    props["jobType"] = "Sweep"
-    props["displayName"] = request.name
+    return tags
 
+
+def _apply_code_and_compute(props: dict[str, Any], attrs: Attributes, workspace: Workspace) -> None:
+    """Compute, trial command and environment: the run's when it gives them, else the template's,
+    which must then have them."""
     errors: list[FieldError] = []
     if attrs.compute_name:
         try:
             props["computeId"] = workspace.compute_id(attrs.compute_name)
         except ValueError as exc:
             errors.append(FieldError(f"attributes.{_attr('compute_name')}", str(exc)))
-
     trial = props.get("trial") if isinstance(props.get("trial"), dict) else {}
     if attrs.command:
         trial["command"] = attrs.command
@@ -296,7 +126,10 @@ def build_sweep_body(
         )
     props["trial"] = trial
 
-    objective = dict(props.get("objective") or {}) if isinstance(props.get("objective"), dict) else {}
+
+def _objective(template_objective: Any, attrs: Attributes) -> dict[str, Any]:
+    """Metric and goal (`Maximize`/`Minimize`, as the REST enum spells them)."""
+    objective = dict(template_objective) if isinstance(template_objective, dict) else {}
     if attrs.objective_metric:
         objective["primaryMetric"] = attrs.objective_metric
     if attrs.objective_goal:
@@ -317,15 +150,19 @@ def build_sweep_body(
             hint=f"Set the '{_attr('objective_goal')}' attribute to Maximize or Minimize.",
         )
     objective["goal"] = goal
-    props["objective"] = objective
+    return objective
 
+
+def _search_space(template_space: Any, request: RunRequest) -> dict[str, Any]:
+    """The template's entries in wire form, each Input (and Input&Output) parameter as a
+    one-value choice over them."""
     space: dict[str, Any] = {}
-    raw_space = props.get("searchSpace")
-    if isinstance(raw_space, dict):
-        for key, entry in raw_space.items():
-            space[key] = searchspace_to_wire(entry) if isinstance(entry, dict) and "type" in entry else entry
+    if isinstance(template_space, dict):
+        for key, entry in template_space.items():
+            logical = isinstance(entry, dict) and "type" in entry
+            space[key] = search_space.to_wire(entry) if logical else entry
     for param in request.inputs():
-        space[param.name] = choice_of(param.typed_value())
+        space[param.name] = search_space.one_value_choice(param.typed_value())
     if not space:
         raise TemplateError(
             "The sweep has an empty search space: the template defines none and the run sends no Input "
@@ -333,14 +170,22 @@ def build_sweep_body(
             code="TemplateMissingSearchSpace",
             hint="Send at least one Input parameter, or define a search space on the template.",
         )
-    props["searchSpace"] = space
+    return space
 
-    algorithm = attrs.sampling_algorithm
-    props["samplingAlgorithm"] = _algorithm(props.get("samplingAlgorithm"), algorithm)
+
+def _sampling(template_algorithm: Any, wanted: str) -> dict[str, Any]:
+    """The run's algorithm, keeping the template's settings (`seed`, `rule`) when it is the same one."""
+    if isinstance(template_algorithm, dict):
+        current = str(template_algorithm.get("samplingAlgorithmType", "")).lower()
+        if current == wanted.lower():
+            return {**template_algorithm, "samplingAlgorithmType": wanted}
+    return {"samplingAlgorithmType": wanted}
+
+
+def _check_sampling(algorithm: str, props: dict[str, Any]) -> None:
+    """What the service would refuse: Grid over anything but choices, Bayesian with early termination."""
     if algorithm == "Grid":
-        not_choice = sorted(
-            k for k, v in space.items() if not (isinstance(v, list) and v and v[0] == "choice")
-        )
+        not_choice = sorted(k for k, v in props["searchSpace"].items() if not search_space.is_choice(v))
         if not_choice:
             raise TemplateError(
                 f"Grid sampling needs choice-only search spaces; not choice: {', '.join(not_choice)}.",
@@ -356,11 +201,13 @@ def build_sweep_body(
             "termination policy.",
         )
 
-    limits = dict(props.get("limits") or {}) if isinstance(props.get("limits"), dict) else {}
+
+def _limits(template_limits: Any, attrs: Attributes) -> dict[str, Any]:
+    """Trial counts from the attributes; the template's timeouts kept."""
+    limits = dict(template_limits) if isinstance(template_limits, dict) else {}
     limits.update(
         jobLimitsType="Sweep",
         maxTotalTrials=attrs.max_total_trials,
         maxConcurrentTrials=attrs.max_concurrent_trials,
     )
-    props["limits"] = limits
-    return {"properties": props}
+    return limits

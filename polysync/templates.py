@@ -10,49 +10,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from foundry import search_space
+from foundry.jobs import JobView
 from foundry.run_secrets import is_secret_reference
-from foundry.tags import is_connector_run
-from polysync.request.models import ATTRIBUTE_NAMES, GOALS
-from polysync.sweep_body import searchspace_to_logical
+from polysync.request.types import ATTRIBUTE_NAMES, GOALS, DataType, Direction, infer_data_type
 
 JOB_TYPE = "AI Foundry Sweep Job"
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "Bool"
-    if isinstance(value, int):
-        return "Int"
-    if isinstance(value, float):
-        return "Float"
-    if isinstance(value, dict | list):
-        return "JSON"
-    return "String"
+def _number_type(values: list[Any]) -> DataType:
+    whole = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    return DataType.INT if whole else DataType.FLOAT
 
 
-def _number_type(values: list[Any]) -> str:
-    return "Int" if all(isinstance(v, int) and not isinstance(v, bool) for v in values) else "Float"
-
-
-def infer_search_space_type(entry: Any) -> tuple[str, Any]:
+def infer_search_space_type(entry: Any) -> tuple[DataType, Any]:
     """(Polysync dataType, default value or None) for a search-space entry."""
     try:
-        logical = searchspace_to_logical(entry)
+        logical = search_space.to_logical(entry)
     except ValueError:
-        return "JSON", None
+        return DataType.JSON, None
     kind = logical["type"]
     if kind == "choice":
         values = logical["values"]
-        types = {_json_type(v) for v in values}
-        if types <= {"Int", "Float"} and types:
-            data_type = "Int" if types == {"Int"} else "Float"
+        types = {infer_data_type(v) for v in values}
+        if types and types <= {DataType.INT, DataType.FLOAT}:
+            data_type = _number_type(values)
         else:
-            data_type = types.pop() if len(types) == 1 else "JSON"
+            data_type = types.pop() if len(types) == 1 else DataType.JSON
         return data_type, values[0] if values else None
     if kind == "randint":
-        return "Int", None
+        return DataType.INT, None
     if kind in ("uniform", "loguniform", "normal", "lognormal"):
-        return "Float", None
+        return DataType.FLOAT, None
     # quniform & co: Int when every bound and q is whole
     return _number_type([v for k, v in logical.items() if k != "type"]), None
 
@@ -80,41 +69,39 @@ def _environment_name(value: Any) -> str | None:
 
 def describe_template(job: dict[str, Any]) -> dict[str, Any]:
     """The Polysync job-import description of one template Sweep job."""
-    props = job.get("properties") if isinstance(job, dict) else None
-    props = props if isinstance(props, dict) else {}
-    trial = props.get("trial") if isinstance(props.get("trial"), dict) else {}
-    objective = props.get("objective") if isinstance(props.get("objective"), dict) else {}
-    limits = props.get("limits") if isinstance(props.get("limits"), dict) else {}
-    algo = props.get("samplingAlgorithm") if isinstance(props.get("samplingAlgorithm"), dict) else {}
+    view = JobView.from_rest(job)
+    trial = view.section("trial")
+    objective = view.section("objective")
+    limits = view.section("limits")
     values = {
-        "compute_name": _last_segment(props.get("computeId")),
+        "compute_name": _last_segment(view.props.get("computeId")),
         "environment_name": _environment_name(trial.get("environmentId")),
         "command": trial.get("command"),
         "objective_metric": objective.get("primaryMetric"),
         "objective_goal": GOALS.get(str(objective.get("goal") or "").lower()),
         "max_total_trials": limits.get("maxTotalTrials"),
         "max_concurrent_trials": limits.get("maxConcurrentTrials"),
-        "sampling_algorithm": algo.get("samplingAlgorithmType"),
+        "sampling_algorithm": view.section("samplingAlgorithm").get("samplingAlgorithmType"),
     }
     attributes = {ATTRIBUTE_NAMES[k][0]: v for k, v in values.items() if v is not None}
     parameters: list[dict[str, Any]] = []
-    space = props.get("searchSpace") if isinstance(props.get("searchSpace"), dict) else {}
-    for name, entry in space.items():
+    for name, entry in view.section("searchSpace").items():
         data_type, default = infer_search_space_type(entry)
         if is_secret_reference(default):
-            data_type, default = "Secret", None
-        item: dict[str, Any] = {"name": name, "dataType": data_type, "direction": "Input"}
+            data_type, default = DataType.SECRET, None
+        item: dict[str, Any] = {"name": name, "dataType": data_type.value, "direction": Direction.INPUT.value}
         if default is not None:
             item["defaultValue"] = default
         parameters.append(item)
-    outputs = props.get("outputs") if isinstance(props.get("outputs"), dict) else {}
-    for name in outputs:
-        parameters.append({"name": name, "direction": "Output", "dataType": "String"})
+    for name in view.outputs:
+        parameters.append(
+            {"name": name, "direction": Direction.OUTPUT.value, "dataType": DataType.STRING.value}
+        )
     name = job.get("name") if isinstance(job, dict) else None
     return {
         "externalId": name,
-        "displayName": props.get("displayName") or name,
-        "description": props.get("description"),
+        "displayName": view.props.get("displayName") or name,
+        "description": view.props.get("description"),
         "jobType": JOB_TYPE,
         "attributes": attributes,
         "parameters": parameters,
@@ -123,4 +110,8 @@ def describe_template(job: dict[str, Any]) -> dict[str, Any]:
 
 def list_templates(jobs: Iterable[Any]) -> list[dict[str, Any]]:
     """The Polysync descriptions of the template Sweep jobs among `jobs` (connector runs left out)."""
-    return [describe_template(job) for job in jobs if isinstance(job, dict) and not is_connector_run(job)]
+    return [
+        describe_template(job)
+        for job in jobs
+        if isinstance(job, dict) and not JobView.from_rest(job).is_connector_run
+    ]

@@ -35,7 +35,6 @@ re-PUT, best effort); and the summary the run logs at the end.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -45,11 +44,12 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from compat import parse_utc
+from compat import try_parse_utc
 from foundry import run_secrets
 from foundry import tags as tag
 from foundry.errors import FoundryError, NotFoundError, RequestValidationError
-from foundry.job_status import TERMINAL
+from foundry.job_status import TERMINAL, JobStatus
+from foundry.jobs import JobView
 from foundry.names import job_name_for, validate_instance_id, validate_job_name
 from foundry.vault import StoredSecret
 from runtime import services
@@ -70,7 +70,7 @@ ORPHANED_RUNTIME = frozenset({"Terminated", "Failed", "Completed", "Canceled"})
 # purpose (orchestrators.sweep: Azure ML unreachable past the outage limit).
 LEFT_RUNNING = "Failed (job left running)"
 # Job statuses that no longer cost anything, or are already being cancelled.
-AT_REST = TERMINAL | {"CancelRequested"}
+AT_REST = TERMINAL | {JobStatus.CANCEL_REQUESTED}
 
 
 @dataclass(frozen=True)
@@ -84,32 +84,8 @@ class Verdict:
     runtime_status: str | None = None
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_utc(value)  # Azure writes 7 fraction digits, which 3.10's fromisoformat refuses
-    except ValueError:
-        return None
-
-
-def job_facts(job: dict[str, Any]) -> tuple[str, str | None, str | None, datetime | None, dict[str, Any]]:
-    """(name, status, instance id tag, createdAt, tags) of a job resource, tolerating junk."""
-    props = job.get("properties") if isinstance(job.get("properties"), dict) else {}
-    tags = props.get("tags") if isinstance(props.get("tags"), dict) else {}
-    system = job.get("systemData") if isinstance(job.get("systemData"), dict) else {}
-    instance = tags.get(INSTANCE_TAG)
-    return (
-        str(job.get("name") or ""),
-        props.get("status") if isinstance(props.get("status"), str) else None,
-        instance if isinstance(instance, str) else None,
-        _parse_time(system.get("createdAt")),
-        tags,
-    )
-
-
 def decide(
-    job: dict[str, Any],
+    resource: dict[str, Any],
     runtime_status: str | None,
     *,
     now: datetime,
@@ -122,22 +98,22 @@ def decide(
 
     `looked_up=False` means the status was not (or could not be) read; the job is
     then never cancelled."""
-    name, status, instance_id, created, tags = job_facts(job)
+    job = JobView.from_rest(resource)
 
     def keep(reason: str) -> Verdict:
-        return Verdict(name, instance_id, False, reason, runtime_status)
+        return Verdict(job.name, job.instance_id, False, reason, runtime_status)
 
-    if not instance_id:
+    if not job.instance_id:
         return keep("not-ours")
-    if tags.get(TASKHUB_TAG) != task_hub:
+    if job.tags.get(TASKHUB_TAG) != task_hub:
         return keep("other-task-hub")
-    if not named_as_ours(name, instance_id, tags):
+    if not named_as_ours(job):
         return keep("name-not-derived")
-    if status is None or status in AT_REST:
+    if not _active(job):
         return keep("not-active")
-    if created is None:
+    if job.created_at is None:
         return keep("no-createdAt")
-    if now - created < grace:
+    if now - job.created_at < grace:
         return keep("within-grace")
     if not looked_up:
         return keep("status-unknown")
@@ -147,34 +123,41 @@ def decide(
         return keep("left-running")
     if runtime_status not in ORPHANED_RUNTIME:
         return keep("tracked")
-    return Verdict(name, instance_id, True, f"orchestration-{runtime_status.lower()}", runtime_status)
+    return Verdict(job.name, job.instance_id, True, f"orchestration-{runtime_status.lower()}", runtime_status)
 
 
-def named_as_ours(name: str, instance_id: str, tags: dict[str, Any]) -> bool:
-    """Is `name` the job name the app derives from the instance id and template tags?"""
-    template = tags.get(tag.TEMPLATE)
-    return isinstance(template, str) and name == job_name_for(instance_id, template)
+def named_as_ours(job: JobView) -> bool:
+    """Is the job's name the one the app derives from its instance id and template tags?"""
+    template = job.tags.get(tag.TEMPLATE)
+    return isinstance(template, str) and job.name == job_name_for(job.instance_id or "", template)
+
+
+def _active(job: JobView) -> bool:
+    """Still running (or about to): a job at rest costs nothing, one being cancelled is handled."""
+    return job.status is not None and job.status not in AT_REST
 
 
 def candidates(jobs: Iterable[dict[str, Any]], task_hub: str | None) -> list[dict[str, Any]]:
     """The jobs worth a Durable status lookup: ours, active, with a safe instance id and name."""
     out = []
-    for job in jobs:
-        if not isinstance(job, dict):
+    for resource in jobs:
+        if not isinstance(resource, dict):
             continue
-        name, status, instance_id, _, tags = job_facts(job)
-        if not instance_id or tags.get(TASKHUB_TAG) != task_hub or status is None or status in AT_REST:
+        job = JobView.from_rest(resource)
+        if not job.instance_id or job.tags.get(TASKHUB_TAG) != task_hub or not _active(job):
             continue
-        if not named_as_ours(name, instance_id, tags):
+        if not named_as_ours(job):
             continue  # a copy of a run (a Studio clone keeps the tags, not the name)
         try:
-            validate_job_name(name, "name")
-            validate_instance_id(instance_id, INSTANCE_TAG)
+            validate_job_name(job.name, "name")
+            validate_instance_id(job.instance_id, INSTANCE_TAG)
         except RequestValidationError:
             # A tag anyone with workspace write access can set: never let it reach a URL.
-            log.warning("reconciler: skipped job %.100r: its name or %s tag is not valid", name, INSTANCE_TAG)
+            log.warning(
+                "reconciler: skipped job %.100r: its name or %s tag is not valid", job.name, INSTANCE_TAG
+            )
             continue
-        out.append(job)
+        out.append(resource)
     return out
 
 
@@ -184,7 +167,7 @@ def reference_now(timer: Any, wall: datetime | None = None) -> datetime:
     grace can only grow); on devhost it follows the virtual clock."""
     wall = wall or datetime.now(UTC)
     status = getattr(timer, "schedule_status", None)
-    last = _parse_time(status.get("Last")) if isinstance(status, dict) else None
+    last = try_parse_utc(status.get("Last")) if isinstance(status, dict) else None
     return min(wall, last) if last else wall
 
 
@@ -205,7 +188,8 @@ async def reconcile(
     summary: dict[str, Any] = {"checked": 0, "cancelled": [], "kept": {}, "errors": []}
     for job in candidates(jobs, task_hub):
         summary["checked"] += 1
-        name, _, instance_id, _, _ = job_facts(job)
+        view = JobView.from_rest(job)
+        name, instance_id = view.name, view.instance_id
         looked_up, status = True, None
         # Ask Durable only about a job that would be cancelled were its instance over.
         if decide(job, "Terminated", now=now, task_hub=task_hub, grace=grace).cancel:
@@ -328,13 +312,9 @@ async def reconcile_secrets(
 
 
 def tag_reconciled(job: dict[str, Any], reason: str) -> None:
-    """Record the reason on the job: re-PUT its own definition with one more tag
-    (only tags/description/displayName/properties/isArchived may change)."""
-    props = copy.deepcopy(job.get("properties") or {})
-    for read_only in ("status", "services", "error"):
-        props.pop(read_only, None)
-    props["tags"] = {**(props.get("tags") or {}), RECONCILED_TAG: reason}
-    services.client().put_job(job["name"], {"properties": props})
+    """Record the reason on the job: re-PUT it with one more tag."""
+    view = JobView.from_rest(job)
+    services.client().put_job(view.name, view.update_body(**{RECONCILED_TAG: reason}))
 
 
 async def _runtime_status(client: df.DurableOrchestrationClient, instance_id: str) -> str | None:

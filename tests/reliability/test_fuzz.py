@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from devhost.stack import LocalStack
 from foundry.errors import RequestValidationError
 from foundry.names import validate_instance_id, validate_job_name
-from polysync.request.models import parse_flat_request, parse_structured_request
+from polysync.request.parsing import parse_flat_request, parse_structured_request
 from tests.reliability.strategies import (
     VALID_TEMPLATE,
     bad_job_names,

@@ -14,7 +14,7 @@ from activities import azureml
 from devhost.emulator import FaultPlan
 from devhost.stack import LocalStack
 from foundry.names import instance_id_for, job_name_for
-from polysync.request.models import parse_structured_request
+from polysync.request.parsing import parse_structured_request
 from polysync.sweep_body import build_sweep_body
 from tests.e2e.helpers import start, structured, wait_finished
 

@@ -1,4 +1,4 @@
-"""Shared fixtures for the foundry unit tests."""
+"""Shared fixtures of the unit tests: a workspace, a recorded-shape template, a loopback server."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from foundry.workspace import Workspace
+from tests.unit.loopback import server  # noqa: F401 - a fixture, shared from here
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 WS_ID = (

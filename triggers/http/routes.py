@@ -101,7 +101,7 @@ def _signature_problem(req: func.HttpRequest) -> func.HttpResponse | None:
 def _check_references(request: RunRequest) -> None:
     """Compute and environment must stay in the workspace (or an Azure ML registry for
     environments); Command/Environment overrides may be switched off. 400 naming the attribute."""
-    from polysync.request.models import ATTRIBUTE_NAMES
+    from polysync.request.types import ATTRIBUTE_NAMES
 
     settings = services.settings()
     attrs = request.attributes
@@ -188,7 +188,7 @@ def _forget_secrets(plan: list[_SecretToStore]) -> None:
 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, template: str | None):
     # pydantic loads with the first start request, not at cold start.
-    from polysync.request.models import parse_flat_request, parse_structured_request
+    from polysync.request.parsing import parse_flat_request, parse_structured_request
 
     denied = _signature_problem(req)
     if denied is not None:
@@ -385,7 +385,7 @@ async def cancel_sweep(req: func.HttpRequest, client: df.DurableOrchestrationCli
 
 
 def _cancel_reason(body: Any) -> str:
-    from polysync.request.models import text_problem
+    from polysync.request.limits import text_problem
 
     reason = body.get("reason") if isinstance(body, dict) else None
     if reason is None or reason == "":

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from foundry.auth import StaticTokenProvider
-from foundry.client import AzureMLClient, client_from_settings, parse_retry_after
+from foundry.client import AzureMLClient, parse_retry_after
 from foundry.errors import (
     AuthError,
     AzureMLError,
@@ -28,100 +22,11 @@ from foundry.errors import (
     TransientError,
 )
 from foundry.workspace import Workspace
-from runtime.settings import Settings
 from tests.unit.conftest import WS_ID
+from tests.unit.loopback import Reply, Server
 
 TOKEN = "tok-very-secret-123"
 JOBS = WS_ID + "/jobs"
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False  # close the connection without answering
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-
-
-class Server:
-    def __init__(self) -> None:
-        self.script: list[Reply] = []
-        self.seen: list[Seen] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                parts = urlsplit(self.path)
-                with outer.lock:
-                    outer.seen.append(
-                        Seen(
-                            self.command,
-                            parts.path,
-                            parse_qs(parts.query),
-                            dict(self.headers),
-                            json.loads(raw) if raw else None,
-                        )
-                    )
-                    reply = (
-                        outer.script.pop(0) if outer.script else Reply(500, {"error": {"code": "NoScript"}})
-                    )
-                if reply.drop:
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                data = (
-                    b""
-                    if reply.body is None
-                    else (
-                        reply.body.encode()
-                        if isinstance(reply.body, str)
-                        else json.dumps(reply.body).encode()
-                    )
-                )
-                self.send_response(reply.status)
-                for k, v in reply.headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = _handle
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    s = Server()
-    yield s
-    s.close()
 
 
 class Sleeps(list[float]):
@@ -373,16 +278,6 @@ def test_next_link_to_other_host_refused(server: Server) -> None:
     assert len(server.seen) == 1
 
 
-def test_find_job_by_tag(server: Server) -> None:
-    tagged = job("s2", tags={"polysync.instanceId": "ps-1"})
-    server.script = [Reply(200, {"value": [job("s1", tags={"polysync.instanceId": "ps-0"}), tagged]})]
-    client, _ = make(server)
-    assert client.find_job_by_tag("polysync.instanceId", "ps-1")["name"] == "s2"
-    assert server.seen[0].query["tag"] == ["polysync.instanceId"]
-    server.script = [Reply(200, {"value": []})]
-    assert client.find_job_by_tag("polysync.instanceId", "ps-9") is None
-
-
 @pytest.mark.parametrize("bad", ["../x", "a/b", "", "a?b", "x" * 256])
 def test_names_validated_before_any_request(server: Server, bad: str) -> None:
     client, _ = make(server)
@@ -420,13 +315,3 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("-3") == 0.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
-
-
-def test_client_from_settings(server: Server) -> None:
-    s = Settings.from_env(
-        {"AZUREML_WORKSPACE_ID": WS_ID, "AZUREML_ARM_ENDPOINT": server.url, "AZUREML_STATIC_TOKEN": TOKEN}
-    )
-    client = client_from_settings(s)
-    server.script = [Reply(200, job("a"))]
-    assert client.get_job("a")["name"] == "a"
-    assert server.seen[0].headers["Authorization"] == f"Bearer {TOKEN}"

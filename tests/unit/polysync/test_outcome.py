@@ -4,20 +4,14 @@ from typing import Any
 
 import pytest
 
-from foundry.errors import AuthError, NotFoundError
-from foundry.job_status import (
-    ALL_STATUSES,
-    STALLED,
-    TERMINAL,
-    classify_failure,
-    failure_for_error,
-    rank,
-    to_polysync,
-)
+from foundry.job_status import STALLED, TERMINAL, JobStatus, rank
+from foundry.jobs import JobView
 from foundry.monitor import monitor_url
 from foundry.workspace import Workspace
+from polysync.failures import classify_failure as classify_job
 from polysync.outcome import snapshot
-from polysync.request.models import parse_structured_request
+from polysync.request.parsing import parse_structured_request
+from polysync.status import to_polysync
 from tests.unit.conftest import WS_ID
 
 MAPPING = {
@@ -46,7 +40,7 @@ def test_status_mapping_table(azure: str, polysync: str) -> None:
 
 def test_unmapped_values() -> None:
     assert to_polysync(None) == "Unknown" and to_polysync("Exploded") == "Unknown"
-    assert set(MAPPING) == set(ALL_STATUSES)
+    assert set(MAPPING) == set(JobStatus)
     assert TERMINAL == {"Completed", "Failed", "Canceled"}
     assert STALLED == {"NotResponding", "Paused", "Unknown"}
 
@@ -66,6 +60,10 @@ def test_rank_order() -> None:
     assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
     assert all(rank(t) > rank("CancelRequested") for t in TERMINAL)
     assert rank("running") == rank("Running") and rank("bogus") == -1
+
+
+def classify_failure(job: Any, *, objective_metric: str | None) -> Any:
+    return classify_job(JobView.from_rest(job), objective_metric=objective_metric)
 
 
 def job(status: str, error: dict[str, Any] | None = None, **props: Any) -> dict[str, Any]:
@@ -132,21 +130,15 @@ def test_classify_from_properties_map_and_fallbacks() -> None:
     assert classify_failure({}, objective_metric=None).code  # never raises on junk
 
 
-def test_failure_for_error() -> None:
-    f = failure_for_error(NotFoundError("nope"), template="tpl")
-    assert f.code == "TemplateNotFound" and "External Id" in (f.hint or "")
-    assert "AzureML Data Scientist" in (failure_for_error(AuthError("x", status=403)).hint or "")
-
-
 def test_monitor_url(workspace: Workspace, template: dict[str, Any]) -> None:
     studio = template["properties"]["services"]["Studio"]["endpoint"]
-    assert monitor_url(template, workspace, "x") == studio
-    assert monitor_url(None, workspace, "run-1") == (
+    assert monitor_url(workspace, "x", JobView.from_rest(template).studio_endpoint) == studio
+    assert monitor_url(workspace, "run-1") == (
         f"https://ml.azure.com/runs/run-1?wsid={WS_ID}&tid=11111111-2222-3333-4444-555555555555"
     )
     bare = Workspace.parse(WS_ID)
     assert (
-        monitor_url({"properties": {"services": None}}, bare, "r")
+        monitor_url(bare, "r", JobView.from_rest({"properties": {"services": None}}).studio_endpoint)
         == f"https://ml.azure.com/runs/r?wsid={WS_ID}"
     )
 

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from foundry.errors import RequestValidationError, TemplateError
+from foundry.search_space import to_logical as searchspace_to_logical
+from foundry.search_space import to_wire as searchspace_to_wire
 from foundry.workspace import Workspace
-from polysync.request.models import parse_structured_request
-from polysync.sweep_body import build_sweep_body, searchspace_to_logical, searchspace_to_wire
+from polysync.request.parsing import parse_structured_request
+from polysync.sweep_body import build_sweep_body
 from tests.unit.conftest import WS_ID
 
 
@@ -228,13 +230,13 @@ def test_logical_template_space_converted(template: dict[str, Any], workspace: W
 
 
 def test_a_secret_goes_in_as_its_key_vault_identifier(template: dict[str, Any], workspace: Workspace) -> None:
-    from polysync.request.models import RunRequest
+    from polysync.request.parsing import parse_payload
 
     ref = "https://kv.vault.azure.net/secrets/ps-1-token-0123456789abcdef"
     req = parse_structured_request(
         {"externalId": "t", "parameters": [{"name": "token", "value": "pw-123", "dataType": "Secret"}]}
     )
-    stored = RunRequest.from_payload(req.to_payload({"token": ref}))
+    stored = parse_payload(req.to_payload({"token": ref}))
     body = build_sweep_body(template, stored, workspace, instance_id="i")
     assert body["properties"]["searchSpace"]["token"] == ["choice", [[ref]]]
     assert "pw-123" not in json.dumps(body)

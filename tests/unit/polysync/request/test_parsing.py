@@ -8,15 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from foundry.errors import RequestValidationError
-from polysync.request.models import (
-    Attributes,
-    DataType,
-    Direction,
-    Parameter,
-    RunRequest,
-    parse_flat_request,
-    parse_structured_request,
-)
+from polysync.request.models import Attributes, Parameter, RunRequest
+from polysync.request.parsing import parse_flat_request, parse_payload, parse_structured_request
+from polysync.request.types import DataType, Direction
 
 SECRET = "s3cr3t-Value-never-shown"
 
@@ -195,11 +189,14 @@ def test_structured_request_full() -> None:
 def test_attribute_defaults_and_concurrency_clamp() -> None:
     a = Attributes()
     assert (a.max_total_trials, a.max_concurrent_trials, a.sampling_algorithm) == (10, 2, "Random")
-    assert Attributes.model_validate_any({"maxTotalTrials": 1}).max_concurrent_trials == 1
-    assert (
-        Attributes.model_validate_any({"AI Foundry Objective Goal": "MAXIMIZE"}).objective_goal == "Maximize"
-    )
-    assert Attributes.model_validate_any({"AI Foundry Compute Name": "  "}).compute_name is None
+    assert attributes({"maxTotalTrials": 1}).max_concurrent_trials == 1
+    assert attributes({"AI Foundry Objective Goal": "MAXIMIZE"}).objective_goal == "Maximize"
+    assert attributes({"AI Foundry Compute Name": "  "}).compute_name is None
+
+
+def attributes(raw: dict[str, Any]) -> Attributes:
+    """Attributes by any accepted spelling, read as a request carries them."""
+    return parse_structured_request({"externalId": "t", "attributes": raw}).attributes
 
 
 def test_every_bad_field_is_listed_at_once() -> None:
@@ -389,7 +386,7 @@ def test_payload_carries_the_key_vault_identifier_never_the_value() -> None:
     payload = request.to_payload({"pw": REF})
     text = json.dumps(payload)
     assert SECRET not in text and REF in text
-    back = RunRequest.from_payload(json.loads(text))
+    back = parse_payload(json.loads(text))
     assert back.parameters[0].is_reference and back.secret_inputs() == []
     assert back.parameters[0].typed_value() == REF
     assert back.to_payload() == payload  # re-serialising needs nothing more
@@ -410,7 +407,7 @@ def test_a_payload_marking_a_value_as_a_secret_reference_must_hold_one() -> None
     payload = secret_request().to_payload({"pw": REF})
     payload["parameters"][0]["value"] = "plain text, not an identifier"
     with pytest.raises(RequestValidationError):
-        RunRequest.from_payload(payload)
+        parse_payload(payload)
 
 
 def test_payload_without_secrets_is_plain_json() -> None:
@@ -434,13 +431,13 @@ def test_payload_without_secrets_is_plain_json() -> None:
         "samplingAlgorithm": "Random",
     }
     assert payload["parameters"][1] == {"name": "o", "dataType": "String", "direction": "Output"}
-    again = RunRequest.from_payload(json.loads(json.dumps(payload)))
+    again = parse_payload(json.loads(json.dumps(payload)))
     assert again == r
 
 
 def test_from_payload_rejects_fake_sealed_flag() -> None:
     with pytest.raises(RequestValidationError):
-        RunRequest.from_payload(
+        parse_payload(
             {
                 "externalId": "t",
                 "parameters": [{"name": "pw", "dataType": "Secret", "value": "plain", "sealed": True}],
@@ -522,7 +519,7 @@ def test_fuzz_flat_only_request_or_validation_error(body: Any, template: str) ->
         return
     assert isinstance(r, RunRequest)
     payload = r.to_payload(None)
-    assert RunRequest.from_payload(json.loads(json.dumps(payload, allow_nan=False))) == r
+    assert parse_payload(json.loads(json.dumps(payload, allow_nan=False))) == r
 
 
 def test_flat_body_attribute_typo_answers_like_the_structured_body() -> None:
