@@ -21,7 +21,19 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from foundry import tags as tag
+from contracts import (
+    Cancelled,
+    JobSnapshot,
+    SecretsErased,
+    SecretsToErase,
+    StatusQuery,
+    SubmitOrder,
+    Submitted,
+    TemplateFetched,
+    answer,
+    refusal,
+    unreachable,
+)
 from foundry.errors import (
     AzureMLError,
     ConflictError,
@@ -38,35 +50,33 @@ log = logging.getLogger("activities")
 bp = df.Blueprint()
 
 
-def _failure(error: FoundryError) -> dict[str, Any]:
-    return {"ok": False, "error": error.to_dict()}
-
-
 def _answer(exc: Exception) -> dict[str, Any]:
     """An Azure ML error as the activity's result; anything else is raised."""
     if isinstance(exc, ThrottledError | TransientError):
-        return {"ok": False, "transient": True, "retryAfter": exc.retry_after, "error": exc.to_dict()}
+        return unreachable(exc.to_dict(), exc.retry_after)
     if isinstance(exc, FoundryError):
-        return _failure(exc)
+        return refusal(exc.to_dict())
     raise exc
 
 
 @bp.activity_trigger(input_name="payload")
 def fetch_template(payload: dict[str, Any]) -> dict[str, Any]:
-    """GET the template sweep job named by the External Id."""
+    """GET the template sweep job named by the External Id; answer its own definition."""
     name = payload["template"]
     try:
-        job = services.client().get_job(name)
+        job = JobView.from_rest(services.client().get_job(name))
     except NotFoundError as exc:
         exc.code = "TemplateNotFound"
         exc.hint = (
             f"No job named '{name}' in the workspace. Set the Polysync job's External Id to the "
             "name of an existing Sweep job (GET /api/templates lists them)."
         )
-        return _failure(exc)
+        return refusal(exc.to_dict())
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
         return _answer(exc)
-    return {"ok": True, "job": job}
+    if not isinstance(job.raw.get("properties"), dict):
+        return answer(TemplateFetched(dict(job.raw)))  # the builder says why this is no template
+    return answer(TemplateFetched({"name": job.name, "properties": job.definition()}))
 
 
 @bp.activity_trigger(input_name="payload")
@@ -77,92 +87,80 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
     targets the same name: an existing job tagged with our instance id is adopted
     instead of submitted again; one that is not ours is refused.
     """
-    instance_id: str = payload["instanceId"]
-    job_name: str = payload["jobName"]
-    client = services.client()
-    workspace = services.settings().workspace
+    order = SubmitOrder.from_dict(payload)
     try:
-        existing = _get_or_none(job_name)
+        existing = _get_or_none(order.job_name)
         if existing is not None:
-            return _adopt_or_refuse(existing, instance_id, job_name)
+            return _adopt_or_refuse(existing, order)
         # pydantic: loaded by the first activity, not at cold start
         from polysync.request.parsing import parse_payload
         from polysync.sweep_body import build_sweep_body
 
-        request = parse_payload(payload["request"])
         body = build_sweep_body(
-            payload["template"],
-            request,
-            workspace,
-            instance_id=instance_id,
+            order.template,
+            parse_payload(order.request),
+            services.settings().workspace,
+            instance_id=order.instance_id,
             task_hub=services.settings().taskhub_name,
         )
         try:
-            job = client.put_job(job_name, body)
+            job = services.client().put_job(order.job_name, body)
         except ConflictError:
             # Someone (most likely our own earlier attempt) created it meanwhile.
-            existing = _get_or_none(job_name)
+            existing = _get_or_none(order.job_name)
             if existing is None:
                 raise
-            return _adopt_or_refuse(existing, instance_id, job_name)
+            return _adopt_or_refuse(existing, order)
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
         return _answer(exc)
-    log.info("submitted sweep job %s for instance %s", job_name, instance_id)
-    return _submitted(job, job_name, adopted=False)
+    log.info("submitted sweep job %s for instance %s", order.job_name, order.instance_id)
+    return _submitted(JobView.from_rest(job), order.job_name, adopted=False)
 
 
-def _get_or_none(job_name: str) -> dict[str, Any] | None:
+def _get_or_none(job_name: str) -> JobView | None:
     try:
-        return services.client().get_job(job_name)
+        return JobView.from_rest(services.client().get_job(job_name))
     except NotFoundError:
         return None
 
 
-def _adopt_or_refuse(job: dict[str, Any], instance_id: str, job_name: str) -> dict[str, Any]:
-    tags = (job.get("properties") or {}).get("tags") or {}
-    if tags.get(tag.INSTANCE) == instance_id:
-        log.info("adopting existing sweep job %s for instance %s", job_name, instance_id)
-        return _submitted(job, job_name, adopted=True)
-    return _failure(
-        AzureMLError(
-            code="JobNameTaken",
-            message=f"A job named '{job_name}' exists in the workspace but was not started by this run.",
-            hint="Start the run again with a different runId, or archive the unrelated job.",
-            status=409,
+def _adopt_or_refuse(job: JobView, order: SubmitOrder) -> dict[str, Any]:
+    if job.instance_id == order.instance_id:
+        log.info("adopting existing sweep job %s for instance %s", order.job_name, order.instance_id)
+        return _submitted(job, order.job_name, adopted=True)
+    taken = AzureMLError(
+        code="JobNameTaken",
+        message=f"A job named '{order.job_name}' exists in the workspace but was not started by this run.",
+        hint="Start the run again with a different runId, or archive the unrelated job.",
+        status=409,
+    )
+    return refusal(taken.to_dict())
+
+
+def _submitted(job: JobView, job_name: str, *, adopted: bool) -> dict[str, Any]:
+    workspace = services.settings().workspace
+    return answer(
+        Submitted(
+            job_name=job_name,
+            azure_status=job.props.get("status") or "NotStarted",
+            monitor_url=monitor_url(workspace, job_name, job.studio_endpoint),
+            adopted=adopted,
         )
     )
-
-
-def _submitted(job: dict[str, Any], job_name: str, *, adopted: bool) -> dict[str, Any]:
-    props = job.get("properties") or {}
-    return {
-        "ok": True,
-        "jobName": job_name,
-        "azureStatus": props.get("status") or "NotStarted",
-        "monitorUrl": monitor_url(
-            services.settings().workspace, job_name, JobView.from_rest(job).studio_endpoint
-        ),
-        "adopted": adopted,
-    }
 
 
 @bp.activity_trigger(input_name="payload")
 def get_job_status(payload: dict[str, Any]) -> dict[str, Any]:
     """GET the job and reduce it to the snapshot the orchestrator reports."""
-    job_name: str = payload["jobName"]
+    query = StatusQuery.from_dict(payload)
     try:
-        job = services.client().get_job(job_name)
+        job = services.client().get_job(query.job_name)
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
         return _answer(exc)
     from polysync.outcome import snapshot
-    from polysync.request.parsing import parse_payload
 
-    request = parse_payload(payload["request"])
-    snap = snapshot(
-        job, services.settings().workspace, request.outputs(), request.attributes.objective_metric
-    )
-    snap["ok"] = True
-    return snap
+    snap: JobSnapshot = snapshot(job, services.settings().workspace, query.outputs, query.objective_metric)
+    return answer(snap)
 
 
 @bp.activity_trigger(input_name="payload")
@@ -173,11 +171,11 @@ def cancel_job(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         services.client().cancel_job(job_name)
     except NotFoundError:
-        return {"ok": True, "jobName": job_name, "found": False}
+        return answer(Cancelled(job_name, found=False))
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
         return _answer(exc)
     log.info("cancel requested for sweep job %s", job_name)
-    return {"ok": True, "jobName": job_name, "found": True}
+    return answer(Cancelled(job_name, found=True))
 
 
 @bp.activity_trigger(input_name="payload")
@@ -191,12 +189,12 @@ def delete_run_secrets(payload: dict[str, Any]) -> dict[str, Any]:
     """
     from foundry import run_secrets
 
-    instance_id: str = payload["instanceId"]
-    names = [run_secrets.reference_name(ref) for ref in payload.get("references") or []]
-    mine = [n for n in names if n and run_secrets.owned_by(n, instance_id)]
+    order = SecretsToErase.from_dict(payload)
+    names = [run_secrets.reference_name(ref) for ref in order.references]
+    mine = [n for n in names if n and run_secrets.owned_by(n, order.instance_id)]
     vault = services.vault()
     if vault is None or not mine:
-        return {"ok": True, "deleted": 0}
+        return answer(SecretsErased(0))
     deleted = sum(1 for name in mine if vault.remove(name))
-    log.info("erased %d run secret(s) of instance %s", deleted, instance_id)
-    return {"ok": True, "deleted": deleted}
+    log.info("erased %d run secret(s) of instance %s", deleted, order.instance_id)
+    return answer(SecretsErased(deleted))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from contracts import JobSnapshot
 from orchestrators.polling import LoopState
-from polysync.status import to_polysync
+from polysync.status import PolysyncStatus, to_polysync
 
 RESERVED_KEYS = frozenset(
     {
@@ -40,13 +41,11 @@ CUSTOM_STATUS_BUDGET_BYTES = 8 * 1024
 _TRIMMABLE = ("outputs", "bestTrial", "error")
 
 
-def progress_status(
-    data: dict[str, Any], state: LoopState, now: str, *, submitted: bool = True
-) -> dict[str, Any]:
+def progress_status(job_name: str, state: LoopState, now: str, *, submitted: bool = True) -> dict[str, Any]:
     status: dict[str, Any] = {
-        "status": to_polysync(state.azure_status) if submitted else "Starting",
+        "status": to_polysync(state.azure_status) if submitted else PolysyncStatus.STARTING,
         "azureStatus": state.azure_status if submitted else None,
-        "jobName": data["jobName"] if submitted else None,
+        "jobName": job_name if submitted else None,
         "monitorUrl": state.monitor_url,
         "updatedAt": now,
         "cancelRequested": state.cancel_requested,
@@ -107,14 +106,14 @@ def fit_custom_status(status: dict[str, Any], budget: int = CUSTOM_STATUS_BUDGET
     return {k: fitted.get(k) for k in ("status", "azureStatus", "jobName", "jobLeftRunning", "truncated")}
 
 
-def final_output(data: dict[str, Any], state: LoopState, snap: dict[str, Any], now: str) -> dict[str, Any]:
-    outputs = dict(snap.get("outputs") or {})
+def final_output(job_name: str, state: LoopState, snap: JobSnapshot, now: str) -> dict[str, Any]:
+    outputs = dict(snap.outputs)
     result: dict[str, Any] = {
-        "status": "Success",
-        "azureStatus": snap.get("azureStatus", state.azure_status),
-        "jobName": data["jobName"],
-        "monitorUrl": snap.get("monitorUrl") or state.monitor_url,
-        "bestTrial": snap.get("bestTrial"),
+        "status": PolysyncStatus.SUCCESS,
+        "azureStatus": snap.azure_status,
+        "jobName": job_name,
+        "monitorUrl": snap.monitor_url or state.monitor_url,
+        "bestTrial": snap.best_trial,
         "outputs": outputs,
         "updatedAt": now,
     }
@@ -132,14 +131,14 @@ def success_status(output: dict[str, Any], state: LoopState) -> dict[str, Any]:
     return status
 
 
-def _message(status: str, error: dict[str, Any] | None, data: dict[str, Any], state: LoopState) -> str:
+def _message(status: str, error: dict[str, Any] | None, job_name: str, state: LoopState) -> str:
     if error and error.get("message"):
         text = str(error["message"])
-    elif status == "Cancelled":
-        text = f"The sweep job {data['jobName']} was cancelled."
+    elif status == PolysyncStatus.CANCELLED:
+        text = f"The sweep job {job_name} was cancelled."
     else:
-        text = f"The sweep job {data['jobName']} ended {state.azure_status}."
-    if status == "Cancelled" and state.cancel_reason:
+        text = f"The sweep job {job_name} ended {state.azure_status}."
+    if status == PolysyncStatus.CANCELLED and state.cancel_reason:
         text += f" Reason: {state.cancel_reason}"
     parts = [f"{status}: {text}"]
     if error and error.get("hint"):
@@ -154,25 +153,24 @@ class SweepEnded(Exception):
 
     def __init__(
         self,
-        status: str,
+        status: PolysyncStatus,
         error: dict[str, Any] | None,
-        data: dict[str, Any],
+        job_name: str,
         state: LoopState,
         now: str,
         *,
-        snap: dict[str, Any] | None = None,
+        snap: JobSnapshot | None = None,
         left_running: bool = False,
     ) -> None:
-        snap = snap or {}
         submitted = state.monitor_url is not None
         self.status = status
         self.report: dict[str, Any] = {
             "status": status,
-            "azureStatus": snap.get("azureStatus", state.azure_status) if submitted else None,
-            "jobName": data["jobName"] if submitted else None,
-            "monitorUrl": snap.get("monitorUrl") or state.monitor_url,
-            "bestTrial": snap.get("bestTrial"),
-            "outputs": snap.get("outputs") or {},
+            "azureStatus": (snap.azure_status if snap else state.azure_status) if submitted else None,
+            "jobName": job_name if submitted else None,
+            "monitorUrl": (snap.monitor_url if snap else None) or state.monitor_url,
+            "bestTrial": snap.best_trial if snap else None,
+            "outputs": (snap.outputs if snap else None) or {},
             "error": error,
             "updatedAt": now,
             "cancelRequested": state.cancel_requested,
@@ -181,4 +179,4 @@ class SweepEnded(Exception):
         if left_running:
             # The orphan reconciler reads this and leaves the job alone.
             self.report["jobLeftRunning"] = True
-        super().__init__(_message(status, error, data, state))
+        super().__init__(_message(status, error, job_name, state))

@@ -20,8 +20,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-CANCEL_EVENT = "cancel"
-STATUS_EVENT = "job_status_changed"
+from contracts import CANCEL_EVENT, STATUS_EVENT, CancelSignal, StatusSignal
 
 
 def decode_payload(raw: Any) -> dict[str, Any]:
@@ -38,16 +37,23 @@ def decode_payload(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def cancel_reason(raw: Any) -> str | None:
-    reason = decode_payload(raw).get("reason")
-    return str(reason)[:500] if reason else None
-
-
 @dataclass(frozen=True)
 class Delivery:
+    """One event taken from a waiter: a cancel or a status hint."""
+
     name: str
     data: dict[str, Any]
     repeated: bool  # the same payload as this listener's previous delivery
+
+    @property
+    def is_cancel(self) -> bool:
+        return self.name == CANCEL_EVENT
+
+    def cancel(self) -> CancelSignal:
+        return CancelSignal.from_dict(self.data)
+
+    def status(self) -> StatusSignal:
+        return StatusSignal.from_dict(self.data)
 
 
 class Listeners:

@@ -15,6 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from contracts import STATUS_EVENT, StatusSignal
 from foundry.events import parse_run_event
 from runtime import services
 
@@ -72,15 +73,7 @@ async def azureml_events(event: func.EventGridEvent, client: df.DurableOrchestra
         log.info("ignored event for run %s: not started by this connector", parsed.job_name)
         return
     try:
-        await client.raise_event(
-            parsed.instance_id,
-            "job_status_changed",
-            {
-                "jobName": parsed.job_name,
-                "runStatus": parsed.run_status,
-                "eventType": parsed.event_type,
-                "eventTime": parsed.event_time,
-            },
-        )
+        signal = StatusSignal(parsed.job_name, parsed.run_status, parsed.event_type, parsed.event_time)
+        await client.raise_event(parsed.instance_id, STATUS_EVENT, signal.to_dict())
     except Exception as exc:  # noqa: BLE001 - finished or unknown instance: nothing to wake
         log.info("event for %s not delivered to instance %s: %s", parsed.job_name, parsed.instance_id, exc)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import azure.durable_functions as df
 import azure.functions as func
 
+from contracts import CANCEL_EVENT, ORCHESTRATOR, CancelSignal, SweepInput
 from foundry import run_secrets
 from foundry.errors import FieldError, FoundryError, NotFoundError, RequestValidationError
 from foundry.names import instance_id_for, job_name_for, validate_instance_id, validate_job_name
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("triggers.http")
 bp = df.Blueprint()
 
-ORCHESTRATOR = "sweep_orchestrator"
 MAX_BODY_BYTES = 1_000_000
 
 
@@ -289,13 +289,12 @@ def _existing(
 
 
 def _orchestration_input(request: RunRequest, payload: dict[str, Any], instance_id: str) -> dict[str, Any]:
-    return {
-        "request": payload,
-        "template": request.external_id,
-        "jobName": job_name_for(instance_id, request.external_id),
-        "policy": PollPolicy.from_settings(services.settings()).to_dict(),
-        "state": None,
-    }
+    return SweepInput(
+        request=payload,
+        template=request.external_id,
+        job_name=job_name_for(instance_id, request.external_id),
+        policy=PollPolicy.from_settings(services.settings()),
+    ).to_dict()
 
 
 @bp.route(route="sweeps", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -371,7 +370,7 @@ async def cancel_sweep(req: func.HttpRequest, client: df.DurableOrchestrationCli
     job_name = custom.get("jobName")
     cancelled = bool(job_name) and await asyncio.to_thread(_cancel_in_azure_ml, job_name)
     try:
-        await client.raise_event(instance_id, "cancel", {"reason": reason, "azureMlCancelled": cancelled})
+        await client.raise_event(instance_id, CANCEL_EVENT, CancelSignal(reason, cancelled).to_dict())
     except Exception as exc:  # noqa: BLE001 - it finished between our read and the event
         log.info(
             "cancel event for %s not delivered (%s); reading final status", instance_id, type(exc).__name__
@@ -395,7 +394,7 @@ def _cancel_reason(body: Any) -> str:
     problem_text = text_problem(reason)
     if problem_text is not None:
         raise RequestValidationError([FieldError("reason", problem_text)])
-    return reason[:500]
+    return reason
 
 
 def _cancel_in_azure_ml(job_name: str) -> bool:

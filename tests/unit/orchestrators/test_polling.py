@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts import JobSnapshot
 from orchestrators.polling import LoopState, PollPolicy, next_interval
 from orchestrators.reporting import SweepEnded, final_output, progress_status
 from triggers.http.signing import sign, verify
@@ -54,7 +55,7 @@ def test_loop_state_round_trips_through_continue_as_new_input():
     assert PollPolicy.from_dict(POLICY.to_dict()) == POLICY
 
 
-DATA = {"jobName": "tmpl-abc", "template": "tmpl"}
+JOB = "tmpl-abc"
 
 
 def test_success_output_repeats_outputs_at_top_level_but_never_over_reserved_keys():
@@ -64,7 +65,7 @@ def test_success_output_repeats_outputs_at_top_level_but_never_over_reserved_key
         "bestTrial": {"runId": "tmpl-abc_3", "score": 0.9},
         "outputs": {"model": "azureml://x", "status": "evil"},
     }
-    out = final_output(DATA, LoopState(), snap, "2026-01-01T00:00:00Z")
+    out = final_output(JOB, LoopState(), JobSnapshot.from_dict(snap), "2026-01-01T00:00:00Z")
     assert out["status"] == "Success"
     assert out["model"] == "azureml://x"
     assert out["outputs"]["status"] == "evil"
@@ -73,18 +74,18 @@ def test_success_output_repeats_outputs_at_top_level_but_never_over_reserved_key
 def test_failure_message_starts_with_the_polysync_status_and_carries_hint_and_url():
     state = LoopState(azure_status="Failed", monitor_url="https://ml.azure.com/runs/tmpl-abc")
     ended = SweepEnded(
-        "Failed", {"code": "X", "message": "boom.", "hint": "fix it."}, DATA, state, "2026-01-01T00:00:00Z"
+        "Failed", {"code": "X", "message": "boom.", "hint": "fix it."}, JOB, state, "2026-01-01T00:00:00Z"
     )
     assert str(ended) == "Failed: boom. Hint: fix it. Monitor URL: https://ml.azure.com/runs/tmpl-abc"
     assert ended.report["status"] == "Failed"
-    cancelled = SweepEnded("Cancelled", None, DATA, LoopState(cancel_reason="operator"), "t")
+    cancelled = SweepEnded("Cancelled", None, JOB, LoopState(cancel_reason="operator"), "t")
     assert str(cancelled).startswith("Cancelled: The sweep job tmpl-abc was cancelled. Reason: operator")
 
 
 def test_progress_status_hides_the_job_until_submitted():
-    before = progress_status(DATA, LoopState(), "t", submitted=False)
+    before = progress_status(JOB, LoopState(), "t", submitted=False)
     assert before["status"] == "Starting" and before["jobName"] is None
-    after = progress_status(DATA, LoopState(azure_status="Queued"), "t")
+    after = progress_status(JOB, LoopState(azure_status="Queued"), "t")
     assert after["status"] == "Starting" and after["jobName"] == "tmpl-abc"
 
 

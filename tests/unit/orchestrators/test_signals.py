@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+from contracts import CancelSignal
 from devhost.durable.failures import task_failure
 from devhost.durable.payloads import custom_status_error
 from orchestrators.outcomes import Outcome, failure_message
 from orchestrators.reporting import CUSTOM_STATUS_BUDGET_BYTES, fit_custom_status
-from orchestrators.signals import cancel_reason, decode_payload
+from orchestrators.signals import decode_payload
 
 
 def test_event_payloads_are_read_as_dicts_or_json_strings():
@@ -21,6 +22,11 @@ def test_event_payloads_are_read_as_dicts_or_json_strings():
     assert cancel_reason(json.dumps({"reason": "stop it"})) == "stop it"
     assert cancel_reason({"reason": "x" * 900}) == "x" * 500
     assert cancel_reason("null") is None
+
+
+def cancel_reason(raw):
+    """The reason a run reads from a `cancel` event's payload, as delivered."""
+    return CancelSignal.from_dict(decode_payload(raw)).reason
 
 
 def _failed_task(exc: BaseException):

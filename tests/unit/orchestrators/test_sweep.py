@@ -1,15 +1,40 @@
-"""The orchestrator's first moves in a new generation, replayed by the real
-azure-functions-durable SDK from a minimal history (no host, no I/O)."""
+"""The sweep orchestrator replayed by the real azure-functions-durable SDK from histories
+(no host, no I/O): a new generation's first moves, and every way out of the wait loop."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import function_app
+from contracts import (
+    CANCEL_EVENT,
+    CANCEL_JOB,
+    FETCH_TEMPLATE,
+    GET_JOB_STATUS,
+    STATUS_EVENT,
+    SUBMIT_SWEEP,
+    Cancelled,
+    CancelSignal,
+    JobSnapshot,
+    StatusQuery,
+    StatusSignal,
+    Submitted,
+    SweepInput,
+    TemplateFetched,
+    answer,
+    refusal,
+    timestamp,
+    unreachable,
+)
 from devhost.durable import EventType, replay_prefixes
 from devhost.durable.history import event, flatten_actions
+from foundry.events import RUN_COMPLETED, RUN_STATUS_CHANGED
+from foundry.job_status import JobStatus
 from orchestrators.polling import LoopState, PollPolicy
+from orchestrators.sweep import MAX_WAKEUPS_PER_GENERATION
+from polysync.status import to_polysync
+from tests.unit.orchestrators.history import Orchestration, Reply
 
 UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
 
@@ -55,3 +80,196 @@ def test_without_events_a_new_generation_just_keeps_waiting():
     state = LoopState(azure_status="Running", interval=120, events_seen=False, generation=2, monitor_url="u")
     first = _first_actions(state)[0]
     assert "fireAt" in first  # a durable timer: the poll cap already bounds detection
+
+
+# -- every way out of the wait loop, from histories (tests/unit/orchestrators/history.py) ------------
+JOB = "tmpl-0123456789abcdef"
+URL = f"https://ml.azure.com/runs/{JOB}"
+TEMPLATE = {"name": "tmpl", "properties": {"jobType": "Sweep", "trial": {"command": "python train.py"}}}
+OUTAGE = {"code": "ServiceUnavailable", "message": "Azure ML answered 503", "hint": None}
+
+
+def sweep(state: LoopState | None = None, **policy) -> SweepInput:
+    request = {
+        "externalId": "tmpl",
+        "name": "n",
+        "attributes": {"objectiveMetric": "accuracy"},
+        "parameters": [{"name": "model", "dataType": "String", "direction": "Output"}],
+    }
+    return SweepInput(request, "tmpl", JOB, PollPolicy(**policy), state.to_dict() if state else None)
+
+
+def snapshot(status: str, **fields) -> dict:
+    """get_job_status's answer for a job in `status`, as the activity builds it."""
+    job_status = JobStatus(status)
+    return answer(JobSnapshot(status, to_polysync(status), JOB, URL, job_status.is_terminal, **fields))
+
+
+def submitted_run(**policy) -> tuple[Orchestration, Reply]:
+    """A first generation that has fetched the template and submitted the sweep."""
+    run = Orchestration(sweep(**policy), NOW)
+    assert run.start().activities == [FETCH_TEMPLATE]
+    assert run.answer(FETCH_TEMPLATE, answer(TemplateFetched(TEMPLATE))).activities == [SUBMIT_SWEEP]
+    return run, run.answer(SUBMIT_SWEEP, answer(Submitted(JOB, "Queued", URL, adopted=False)))
+
+
+def resumed(state: LoopState, **policy) -> tuple[Orchestration, Reply]:
+    """A later generation, opened with the state its predecessor continued as new with."""
+    run = Orchestration(sweep(state, **policy), NOW)
+    return run, run.start()
+
+
+def running_state(**fields) -> LoopState:
+    return LoopState(azure_status="Running", interval=120, generation=3, monitor_url=URL, **fields)
+
+
+def test_a_cancel_before_the_submit_starts_no_job():
+    run = Orchestration(sweep(), NOW)
+    run.start()
+    assert run.raise_event(CANCEL_EVENT, CancelSignal("not today").to_dict()).scheduled == []
+    ended = run.answer(FETCH_TEMPLATE, answer(TemplateFetched(TEMPLATE)))
+    assert ended.failure is not None and ended.failure.startswith("Cancelled: The run was cancelled before")
+    assert "Reason: not today" in ended.failure
+    assert ended.activities == [] and ended.custom_status["error"]["code"] == "CancelledBeforeSubmit"
+
+
+def test_a_cancel_during_a_put_whose_answer_is_lost_cancels_whatever_it_may_have_created():
+    run = Orchestration(sweep(), NOW)
+    run.start()
+    run.answer(FETCH_TEMPLATE, answer(TemplateFetched(TEMPLATE)))
+    run.raise_event(CANCEL_EVENT, CancelSignal("stop").to_dict())
+    cancelling = run.answer(SUBMIT_SWEEP, unreachable(OUTAGE, retry_after=None))
+    assert cancelling.activities == [CANCEL_JOB]
+    ended = run.answer(CANCEL_JOB, answer(Cancelled(JOB, found=False)))
+    assert ended.failure is not None and "Azure ML has no such job, so none was started" in ended.failure
+    assert ended.custom_status["error"]["code"] == "CancelledBeforeSubmit"
+
+
+def test_a_cancel_while_waiting_cancels_the_job_then_polls_until_canceled():
+    run, _ = submitted_run()
+    cancelling = run.raise_event(CANCEL_EVENT, CancelSignal("operator").to_dict())
+    assert cancelling.activities == [CANCEL_JOB]
+    polling = run.answer(CANCEL_JOB, answer(Cancelled(JOB, found=True)))
+    assert polling.activities == [GET_JOB_STATUS]
+    ended = run.answer(GET_JOB_STATUS, snapshot("Canceled"))
+    assert ended.failure is not None and ended.failure.startswith("Cancelled: ")
+    assert "Reason: operator" in ended.failure
+
+
+def test_a_cancel_the_route_already_sent_to_azure_ml_is_not_sent_again():
+    run, _ = submitted_run()
+    woken = run.raise_event(CANCEL_EVENT, CancelSignal("operator", azure_ml_cancelled=True).to_dict())
+    assert woken.activities == [] and len(woken.timers) == 1
+    assert woken.custom_status["cancelRequested"] is True
+
+
+def test_a_cancel_azure_ml_does_not_take_waits_for_the_next_timer():
+    run, _ = submitted_run()
+    run.raise_event(CANCEL_EVENT, CancelSignal("operator").to_dict())
+    backing_off = run.answer(CANCEL_JOB, unreachable(OUTAGE, retry_after=None))
+    assert backing_off.activities == [] and len(backing_off.timers) == 1
+    assert "Azure ML unreachable since" in backing_off.custom_status["note"]
+
+
+def test_a_poll_timer_ends_the_generation_before_its_get():
+    run, waiting = submitted_run()
+    assert waiting.timers == [NOW + timedelta(seconds=15)]
+    ended = run.fire_timer()
+    assert ended.activities == [] and ended.continued_as_new is not None
+    assert ended.continued_as_new["state"]["poll_on_resume"] is True
+
+
+def test_a_terminal_event_is_confirmed_by_the_next_generations_get():
+    run, _ = submitted_run()
+    signal = StatusSignal(JOB, "Completed", RUN_COMPLETED, "2026-01-05T09:05:00Z")
+    woken = run.raise_event(STATUS_EVENT, signal.to_dict())
+    assert woken.activities == [] and woken.timers == [NOW]  # a fired timer ahead of continue-as-new
+    carried = run.fire_timer().continued_as_new
+    assert carried is not None and carried["state"]["poll_on_resume"] is True
+    nxt, opened = resumed(LoopState.from_dict(carried["state"]))
+    assert opened.activities == [GET_JOB_STATUS]
+    assert opened.activity_input(GET_JOB_STATUS) == StatusQuery.for_request(JOB, sweep().request).to_dict()
+    best = {"runId": f"{JOB}_3", "score": 0.91, "metricStatus": "Succeeded"}
+    done = nxt.answer(GET_JOB_STATUS, snapshot("Completed", best_trial=best, outputs={"model": "m://1"}))
+    assert done.output["status"] == "Success" and done.output["model"] == "m://1"
+    assert (
+        done.output["bestTrial"] == best
+        and done.custom_status["startedAt"] == opened.custom_status["startedAt"]
+    )
+
+
+def test_a_progress_event_updates_the_status_without_a_get():
+    run, _ = submitted_run()
+    woken = run.raise_event(STATUS_EVENT, StatusSignal(JOB, "Running", RUN_STATUS_CHANGED, "t1").to_dict())
+    assert woken.activities == [] and woken.custom_status["azureStatus"] == "Running"
+    assert woken.timers == [NOW + timedelta(hours=1)]  # events flow: polling becomes the safety net
+
+
+def test_a_failed_job_ends_the_run_failed_with_its_hint():
+    run, _ = resumed(running_state(poll_on_resume=True))
+    error = {"code": "PrimaryMetricNotFound", "message": "The metric was not logged.", "hint": "Align it."}
+    ended = run.answer(GET_JOB_STATUS, snapshot("Failed", error=error))
+    assert ended.failure == f"Failed: The metric was not logged. Hint: Align it. Monitor URL: {URL}"
+    assert ended.custom_status["error"] == error
+
+
+def test_a_job_stalled_past_the_limit_is_cancelled_and_the_run_fails():
+    stalled_since = timestamp(NOW - timedelta(hours=2))
+    run, _ = resumed(running_state(poll_on_resume=True, stalled_since=stalled_since))
+    cancelling = run.answer(GET_JOB_STATUS, snapshot("NotResponding"))
+    assert cancelling.activities == [CANCEL_JOB]
+    ended = run.answer(CANCEL_JOB, answer(Cancelled(JOB, found=True)))
+    assert ended.failure is not None and "stayed NotResponding for over 3600 s" in ended.failure
+    assert ended.custom_status["error"]["code"] == "JobStalled"
+
+
+def test_a_job_stalled_within_the_limit_is_polled_on():
+    run, _ = resumed(running_state(poll_on_resume=True))
+    waiting = run.answer(GET_JOB_STATUS, snapshot("Paused"))
+    assert waiting.activities == [] and len(waiting.timers) == 1 and waiting.failure is None
+
+
+def test_a_storm_of_wake_ups_ends_the_generation_at_the_cap():
+    run, _ = submitted_run()
+    for i in range(MAX_WAKEUPS_PER_GENERATION - 1):
+        woken = run.raise_event(
+            STATUS_EVENT, StatusSignal(JOB, "Running", RUN_STATUS_CHANGED, f"t{i}").to_dict()
+        )
+        assert woken.continued_as_new is None and woken.timers and woken.timers != [run.now]
+    last = run.raise_event(STATUS_EVENT, StatusSignal(JOB, "Running", RUN_STATUS_CHANGED, "last").to_dict())
+    assert last.timers == [run.now] and last.activities == []
+    carried = run.fire_timer().continued_as_new
+    assert carried is not None and carried["state"]["wakeups"] == 0
+    assert carried["state"]["generation"] == 1
+
+
+def test_a_repeated_event_starts_a_fresh_generation():
+    run, _ = submitted_run()
+    payload = StatusSignal(JOB, "Running", RUN_STATUS_CHANGED, "t1").to_dict()
+    run.raise_event(STATUS_EVENT, payload)
+    again = run.raise_event(STATUS_EVENT, payload)
+    assert again.timers == [run.now]
+    assert run.fire_timer().continued_as_new is not None
+
+
+def test_an_unreachable_azure_ml_is_waited_out_no_sooner_than_retry_after():
+    run, _ = resumed(running_state(poll_on_resume=True))
+    waiting = run.answer(GET_JOB_STATUS, unreachable(OUTAGE, retry_after=600))
+    assert waiting.failure is None and waiting.timers == [NOW + timedelta(seconds=600)]
+    assert waiting.custom_status["unreachableSince"] == timestamp(NOW)
+
+
+def test_past_the_outage_limit_the_run_fails_and_leaves_its_job_running():
+    since = timestamp(NOW - timedelta(hours=25))
+    run, _ = resumed(running_state(poll_on_resume=True, unreachable_since=since))
+    ended = run.answer(GET_JOB_STATUS, unreachable(OUTAGE, retry_after=None))
+    assert ended.failure is not None and "could not be reached for over 24 h" in ended.failure
+    assert f"The sweep job {JOB} was left running" in ended.failure
+    assert ended.activities == [] and ended.custom_status["jobLeftRunning"] is True
+
+
+def test_a_permanent_poll_error_ends_the_run_failed():
+    run, _ = resumed(running_state(poll_on_resume=True))
+    gone = {"code": "NotFound", "message": "The job is gone.", "hint": None}
+    ended = run.answer(GET_JOB_STATUS, refusal(gone))
+    assert ended.failure == f"Failed: The job is gone. Monitor URL: {URL}"

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from contracts import OutputParameter, StatusQuery
 from foundry.job_status import STALLED, TERMINAL, JobStatus, rank
 from foundry.jobs import JobView
 from foundry.monitor import monitor_url
@@ -143,6 +144,10 @@ def test_monitor_url(workspace: Workspace, template: dict[str, Any]) -> None:
     )
 
 
+def declared_outputs() -> tuple[OutputParameter, ...]:
+    return StatusQuery.for_request("j", outputs_request().to_payload()).outputs
+
+
 def outputs_request() -> Any:
     return parse_structured_request(
         {
@@ -162,7 +167,7 @@ def outputs_request() -> Any:
 def test_snapshot_completed(template: dict[str, Any], workspace: Workspace) -> None:
     template["properties"]["outputs"]["threshold"] = {"jobOutputType": "literal", "value": "0.7"}
     template["properties"]["outputs"]["api_key"] = {"jobOutputType": "literal", "value": "leak-me"}
-    snap = snapshot(template, workspace, outputs_request().outputs(), "accuracy")
+    snap = snapshot(template, workspace, declared_outputs(), "accuracy").to_dict()
     assert snap["azureStatus"] == "Completed" and snap["status"] == "Success" and snap["terminal"] is True
     assert snap["jobName"] == "train-sweep-template"
     assert snap["monitorUrl"].startswith("https://ml.azure.com/runs/train-sweep-template")
@@ -184,12 +189,12 @@ def test_snapshot_completed(template: dict[str, Any], workspace: Workspace) -> N
 
 
 def test_snapshot_flat_request_echoes_all_outputs(template: dict[str, Any], workspace: Workspace) -> None:
-    snap = snapshot(template, workspace, [], None)
+    snap = snapshot(template, workspace, (), None).to_dict()
     assert set(snap["outputs"]) == {"model", "default", "metrics_report"}
 
 
 def test_snapshot_running_and_failed(workspace: Workspace) -> None:
-    running = snapshot(job("Running"), workspace, None, "acc")
+    running = snapshot(job("Running"), workspace, (), "acc").to_dict()
     assert running == {
         "azureStatus": "Running",
         "status": "Running",
@@ -198,20 +203,20 @@ def test_snapshot_running_and_failed(workspace: Workspace) -> None:
         "terminal": False,
     }
     failed = snapshot(
-        job("Failed", {"code": "PrimaryMetricNotFound", "message": "m"}), workspace, None, "acc"
-    )
+        job("Failed", {"code": "PrimaryMetricNotFound", "message": "m"}), workspace, (), "acc"
+    ).to_dict()
     assert failed["status"] == "Failed" and failed["bestTrial"] is None
     assert failed["error"]["code"] == "PrimaryMetricNotFound"
-    canceled = snapshot(job("canceled"), workspace, None, None)
+    canceled = snapshot(job("canceled"), workspace, (), None).to_dict()
     assert canceled["status"] == "Cancelled" and canceled["terminal"]
-    stalled = snapshot(job("Paused"), workspace, None, None)
+    stalled = snapshot(job("Paused"), workspace, (), None).to_dict()
     assert stalled["terminal"] is False and stalled["error"]["code"] == "SweepStalled"
 
 
 def test_snapshot_tolerates_bad_best_score(workspace: Workspace) -> None:
     snap = snapshot(
-        job("Completed", properties={"best_child_run_id": "r_1", "score": "NaN"}), workspace, [], None
-    )
+        job("Completed", properties={"best_child_run_id": "r_1", "score": "NaN"}), workspace, (), None
+    ).to_dict()
     assert snap["bestTrial"] == {"runId": "r_1", "score": None, "metricStatus": None}
 
 

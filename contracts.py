@@ -1,0 +1,343 @@
+"""What the durable layers hand each other, typed: names, the orchestration input,
+activity inputs and answers, external event payloads, customStatus timestamps.
+
+Written once, read once: the start route builds a `SweepInput` and the orchestrator
+reads it back; each activity reads its input type and answers its result type; each
+trigger raises its event type. Everything goes through JSON (`to_dict`/`from_dict`)
+because Durable keeps it in history: the wire keys are those docs/architecture.md
+documents, so runs started by an earlier deployment replay unchanged. No pydantic:
+orchestrator replays, the most frequent invocations, import this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from compat import UTC
+from orchestrators.polling import PollPolicy
+from polysync.request.types import OUTPUT_DIRECTIONS, DataType
+
+# -- names (function names are the Python names of the decorated functions) -------------
+ORCHESTRATOR = "sweep_orchestrator"
+FETCH_TEMPLATE = "fetch_template"
+SUBMIT_SWEEP = "submit_sweep"
+GET_JOB_STATUS = "get_job_status"
+CANCEL_JOB = "cancel_job"
+DELETE_RUN_SECRETS = "delete_run_secrets"
+ACTIVITIES = (FETCH_TEMPLATE, SUBMIT_SWEEP, GET_JOB_STATUS, CANCEL_JOB, DELETE_RUN_SECRETS)
+CANCEL_EVENT = "cancel"
+STATUS_EVENT = "job_status_changed"
+
+# -- customStatus and output timestamps: whole seconds, UTC ----------------------------------
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+# -- the orchestration input -------------------------------------------------------------
+@dataclass(frozen=True)
+class OutputParameter:
+    """A parameter the result reports (Output or Input&Output)."""
+
+    name: str
+    secret: bool = False  # reported masked, never read from the job
+    echo: Any = None  # an Input&Output's input, reported when the job has no output of that name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "secret": self.secret, "echo": self.echo}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutputParameter:
+        return cls(str(data["name"]), bool(data.get("secret")), data.get("echo"))
+
+
+@dataclass(frozen=True)
+class StatusQuery:
+    """`get_job_status`'s input: the job, and what its report needs of the request."""
+
+    job_name: str
+    outputs: tuple[OutputParameter, ...] = ()  # none declared (a flat body): every job output is echoed
+    objective_metric: str | None = None  # named in a failure's hint
+
+    @classmethod
+    def for_request(cls, job_name: str, request: dict[str, Any]) -> StatusQuery:
+        """From the request as the orchestration input carries it (`RunRequest.to_payload`)."""
+        directions = {d.value for d in OUTPUT_DIRECTIONS}
+        outputs = tuple(
+            OutputParameter(p["name"], p.get("dataType") == DataType.SECRET.value, p.get("value"))
+            for p in request.get("parameters") or []
+            if isinstance(p, dict) and p.get("direction") in directions
+        )
+        return cls(job_name, outputs, (request.get("attributes") or {}).get("objectiveMetric"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobName": self.job_name,
+            "outputs": [o.to_dict() for o in self.outputs],
+            "objectiveMetric": self.objective_metric,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StatusQuery:
+        outputs = tuple(OutputParameter.from_dict(o) for o in data.get("outputs") or [])
+        return cls(str(data["jobName"]), outputs, data.get("objectiveMetric"))
+
+
+@dataclass(frozen=True)
+class SweepInput:
+    """The orchestration's input: written by the start route, read by every generation."""
+
+    request: dict[str, Any]  # RunRequest.to_payload(): a Secret is its Key Vault identifier
+    template: str
+    job_name: str  # derived from the instance id (foundry.names.job_name_for)
+    policy: PollPolicy = field(default_factory=PollPolicy)
+    state: dict[str, Any] | None = None  # the previous generation's LoopState; None in the first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request": self.request,
+            "template": self.template,
+            "jobName": self.job_name,
+            "policy": self.policy.to_dict(),
+            "state": self.state,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepInput:
+        return cls(
+            request=data.get("request") or {},
+            template=str(data.get("template") or ""),
+            job_name=str(data["jobName"]),
+            policy=PollPolicy.from_dict(data.get("policy")),
+            state=data.get("state"),
+        )
+
+    def next_generation(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The input of the generation that continues this one."""
+        return {**self.to_dict(), "state": state}
+
+    def status_query(self) -> StatusQuery:
+        return StatusQuery.for_request(self.job_name, self.request)
+
+    def secret_references(self) -> list[str]:
+        """The Key Vault identifiers of the run's Secret Inputs (erased when it ends)."""
+        return [
+            p["value"]
+            for p in self.request.get("parameters") or []
+            if isinstance(p, dict) and p.get("keyVaultSecret")
+        ]
+
+
+# -- activity inputs and answers -------------------------------------------------------------
+# Every activity answers Azure ML's reply as a value: {"ok": true, ...the result}; a
+# permanent error {"ok": false, "error": {code, message, hint}}; Azure ML unreachable
+# {"ok": false, "transient": true, "retryAfter": seconds | null, "error": ...}.
+def answer(result: Any) -> dict[str, Any]:
+    return {"ok": True, **result.to_dict()}
+
+
+def refusal(error: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": False, "error": error}
+
+
+def unreachable(error: dict[str, Any], retry_after: float | None) -> dict[str, Any]:
+    return {"ok": False, "transient": True, "retryAfter": retry_after, "error": error}
+
+
+@dataclass(frozen=True)
+class TemplateFetched:
+    """`fetch_template`'s answer: the template's own definition (`JobView.definition`), so
+    none of the service's state about the template's run enters history."""
+
+    job: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.job}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TemplateFetched:
+        return cls(data["job"])
+
+
+@dataclass(frozen=True)
+class SubmitOrder:
+    """`submit_sweep`'s input."""
+
+    instance_id: str
+    job_name: str
+    request: dict[str, Any]
+    template: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instanceId": self.instance_id,
+            "jobName": self.job_name,
+            "request": self.request,
+            "template": self.template,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SubmitOrder:
+        return cls(data["instanceId"], data["jobName"], data["request"], data["template"])
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """`submit_sweep`'s answer."""
+
+    job_name: str
+    azure_status: str
+    monitor_url: str
+    adopted: bool  # the job existed already, tagged with this instance (a retried submit)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobName": self.job_name,
+            "azureStatus": self.azure_status,
+            "monitorUrl": self.monitor_url,
+            "adopted": self.adopted,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Submitted:
+        return cls(data["jobName"], data["azureStatus"], data["monitorUrl"], bool(data.get("adopted")))
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """`get_job_status`'s answer: what one GET of the job means to Polysync. The best
+    trial, outputs and error are there once the job is terminal (the error too while stalled)."""
+
+    azure_status: str
+    status: str  # Polysync's
+    job_name: str
+    monitor_url: str
+    terminal: bool
+    best_trial: dict[str, Any] | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "azureStatus": self.azure_status,
+            "status": self.status,
+            "jobName": self.job_name,
+            "monitorUrl": self.monitor_url,
+            "terminal": self.terminal,
+        }
+        if self.terminal or self.error is not None:
+            out.update(bestTrial=self.best_trial, outputs=self.outputs, error=self.error)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSnapshot:
+        return cls(
+            azure_status=data["azureStatus"],
+            status=data.get("status") or "",
+            job_name=data.get("jobName") or "",
+            monitor_url=data.get("monitorUrl") or "",
+            terminal=bool(data.get("terminal")),
+            best_trial=data.get("bestTrial"),
+            outputs=data.get("outputs") or {},
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """`cancel_job`'s answer (its input is `{"jobName"}`)."""
+
+    job_name: str
+    found: bool  # False: Azure ML has no such job (nothing to cancel)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"jobName": self.job_name, "found": self.found}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cancelled:
+        return cls(data.get("jobName") or "", bool(data.get("found", True)))
+
+
+@dataclass(frozen=True)
+class SecretsToErase:
+    """`delete_run_secrets`' input."""
+
+    instance_id: str
+    references: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"instanceId": self.instance_id, "references": list(self.references)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SecretsToErase:
+        return cls(data["instanceId"], tuple(data.get("references") or ()))
+
+
+@dataclass(frozen=True)
+class SecretsErased:
+    """`delete_run_secrets`' answer."""
+
+    deleted: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"deleted": self.deleted}
+
+
+# -- external events -------------------------------------------------------------------------
+MAX_CANCEL_REASON = 500
+
+
+def cancel_reason(value: Any) -> str | None:
+    """A cancel's reason as a run reports it (in its final message): text, cut to 500 characters."""
+    return str(value)[:MAX_CANCEL_REASON] if value else None
+
+
+@dataclass(frozen=True)
+class CancelSignal:
+    """The `cancel` event, raised by the cancel route."""
+
+    reason: str | None
+    azure_ml_cancelled: bool = False  # the route already cancelled the job: the run sends no second cancel
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": cancel_reason(self.reason), "azureMlCancelled": self.azure_ml_cancelled}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CancelSignal:
+        return cls(cancel_reason(data.get("reason")), data.get("azureMlCancelled") is True)
+
+
+@dataclass(frozen=True)
+class StatusSignal:
+    """The `job_status_changed` event, raised by the Event Grid intake: a hint, which the
+    run confirms with a GET before acting on a terminal status."""
+
+    job_name: str | None
+    run_status: str | None
+    event_type: str | None
+    event_time: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobName": self.job_name,
+            "runStatus": self.run_status,
+            "eventType": self.event_type,
+            "eventTime": self.event_time,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StatusSignal:
+        return cls(data.get("jobName"), data.get("runStatus"), data.get("eventType"), data.get("eventTime"))
+
+    @property
+    def key(self) -> str:
+        """Which event this is: Event Grid delivers at least once, and a copy is no news."""
+        return "|".join(str(v) for v in (self.run_status, self.event_type, self.event_time))
