@@ -43,19 +43,6 @@ class PollPolicy:
         if self.outage_limit <= 0:
             raise ValueError("SWEEP_OUTAGE_LIMIT_SECONDS must be > 0")
 
-    @classmethod
-    def from_settings(cls, settings: Any) -> PollPolicy:
-        return cls(
-            floor=float(settings.poll_floor_seconds),
-            cap=float(settings.poll_cap_seconds),
-            event_floor=float(settings.event_poll_floor_seconds),
-            event_cap=float(settings.event_poll_cap_seconds),
-            polls_per_generation=int(settings.polls_per_generation),
-            stalled_limit=float(settings.stalled_limit_seconds),
-            use_events=bool(settings.events_enabled),
-            outage_limit=float(settings.outage_limit_seconds),
-        )
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

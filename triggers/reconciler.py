@@ -38,13 +38,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from compat import try_parse_utc
+from compat import UTC, try_parse_utc
 from foundry import run_secrets
 from foundry import tags as tag
 from foundry.errors import FoundryError, NotFoundError, RequestValidationError
@@ -53,8 +53,7 @@ from foundry.jobs import JobView
 from foundry.names import job_name_for, validate_instance_id, validate_job_name
 from foundry.vault import StoredSecret
 from runtime import services
-
-UTC = timezone.utc  # datetime.UTC is 3.11+; the app supports 3.10
+from triggers import instances
 
 log = logging.getLogger("triggers.reconciler")
 bp = df.Blueprint()
@@ -63,9 +62,6 @@ INSTANCE_TAG = tag.INSTANCE
 TASKHUB_TAG = tag.TASK_HUB
 RECONCILED_TAG = tag.RECONCILED
 GRACE = timedelta(minutes=10)
-# Durable runtime statuses under which nobody will ever cancel the job again. A missing
-# instance (purged, or another deployment's) is not among them: nothing proves the job ours.
-ORPHANED_RUNTIME = frozenset({"Terminated", "Failed", "Completed", "Canceled"})
 # Runtime status the lookup reports for a Failed run that left its job running on
 # purpose (orchestrators.sweep: Azure ML unreachable past the outage limit).
 LEFT_RUNNING = "Failed (job left running)"
@@ -121,7 +117,9 @@ def decide(
         return keep("instance-missing")
     if runtime_status == LEFT_RUNNING:
         return keep("left-running")
-    if runtime_status not in ORPHANED_RUNTIME:
+    if (
+        runtime_status not in instances.FINISHED
+    ):  # a missing instance never gets here: nothing proves the job ours
         return keep("tracked")
     return Verdict(job.name, job.instance_id, True, f"orchestration-{runtime_status.lower()}", runtime_status)
 
@@ -263,7 +261,7 @@ def decide_secret(
         return None
     if runtime_status == LEFT_RUNNING:  # the run is over; only its job was left running
         runtime_status = "Failed"
-    if runtime_status in ORPHANED_RUNTIME:
+    if runtime_status in instances.FINISHED:
         return f"orchestration-{runtime_status.lower()}"
     return None
 
@@ -321,12 +319,21 @@ async def _runtime_status(client: df.DurableOrchestrationClient, instance_id: st
     status = await client.get_status(instance_id)
     if not status:
         return None
-    value = getattr(status, "runtime_status", None)
-    runtime = getattr(value, "value", value)
+    runtime = instances.runtime_status(status)
     custom = getattr(status, "custom_status", None)
     if runtime == "Failed" and isinstance(custom, dict) and custom.get("jobLeftRunning") is True:
         return LEFT_RUNNING
     return runtime
+
+
+async def _listed(what: str, listing: Callable[[], Iterable[Any]]) -> list[Any] | None:
+    """Everything `listing` yields (read in a worker thread), or None when it failed: the next
+    pass tries again."""
+    try:
+        return await asyncio.to_thread(lambda: list(listing()))
+    except FoundryError as exc:
+        log.warning("reconciler: could not list %s (%s); next pass retries", what, exc.code)
+        return None
 
 
 @bp.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False)
@@ -334,20 +341,18 @@ async def _runtime_status(client: df.DurableOrchestrationClient, instance_id: st
 async def reconcile_orphans(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     settings = services.settings()
     azure_ml = services.client()
-    try:
-        jobs = await asyncio.to_thread(
-            lambda: list(azure_ml.list_jobs("Sweep", tag=INSTANCE_TAG, list_view_type="All"))
-        )
-    except FoundryError as exc:
-        log.warning("reconciler: could not list sweep jobs (%s); next pass retries", exc.code)
+    now = reference_now(timer)
+
+    async def lookup(instance_id: str) -> str | None:
+        return await _runtime_status(client, instance_id)
+
+    jobs = await _listed(
+        "sweep jobs", lambda: azure_ml.list_jobs("Sweep", tag=INSTANCE_TAG, list_view_type="All")
+    )
+    if jobs is None:
         return
     summary = await reconcile(
-        jobs,
-        lambda instance_id: _runtime_status(client, instance_id),
-        azure_ml.cancel_job,
-        tag_reconciled,
-        now=reference_now(timer),
-        task_hub=settings.taskhub_name,
+        jobs, lookup, azure_ml.cancel_job, tag_reconciled, now=now, task_hub=settings.taskhub_name
     )
     level = logging.WARNING if summary["cancelled"] or summary["errors"] else logging.INFO
     log.log(
@@ -359,24 +364,15 @@ async def reconcile_orphans(timer: func.TimerRequest, client: df.DurableOrchestr
         len(summary["errors"]),
     )
     vault = services.vault()
-    if vault is None:
+    stored = await _listed("run secrets", vault.run_secrets) if vault is not None else None
+    if vault is None or stored is None:
         return
-    try:
-        stored = await asyncio.to_thread(lambda: list(vault.run_secrets()))
-    except FoundryError as exc:
-        log.warning("reconciler: could not list run secrets (%s); next pass retries", exc.code)
-        return
-    secrets_summary = await reconcile_secrets(
-        stored,
-        lambda instance_id: _runtime_status(client, instance_id),
-        vault.remove,
-        now=reference_now(timer),
-        wall=datetime.now(UTC),
-        task_hub=settings.taskhub_name,
+    erased = await reconcile_secrets(
+        stored, lookup, vault.remove, now=now, wall=datetime.now(UTC), task_hub=settings.taskhub_name
     )
     log.info(
         "reconciler: checked %d run secret(s), erased %d, errors %d",
-        secrets_summary["checked"],
-        len(secrets_summary["erased"]),
-        len(secrets_summary["errors"]),
+        erased["checked"],
+        len(erased["erased"]),
+        len(erased["errors"]),
     )

@@ -140,6 +140,17 @@ def _whole(v: Any, label: str, low: int, high: int) -> int | None:
     return number
 
 
+# Longest text each free-text attribute may hold.
+_TEXT_LIMITS = {"compute_name": 1024, "environment_name": 1024, "command": 32 * 1024, "objective_metric": 255}
+
+
+# Attributes that name one of a few choices: accepted spellings, and the value when not given.
+_CHOICES: dict[str, tuple[dict[str, str], str | None]] = {
+    "objective_goal": (GOALS, None),
+    "sampling_algorithm": (SAMPLING, DEFAULT_SAMPLING_ALGORITHM),
+}
+
+
 class Attributes(BaseModel):
     """The `AI Foundry ...` job attributes. Empty strings mean "not set"."""
 
@@ -154,39 +165,29 @@ class Attributes(BaseModel):
     max_concurrent_trials: int = Field(None, validate_default=True)  # type: ignore[assignment]
     sampling_algorithm: str = Field(DEFAULT_SAMPLING_ALGORITHM, validate_default=True)
 
-    @field_validator("compute_name", mode="before")
+    @field_validator("compute_name", "environment_name", "command", "objective_metric", mode="before")
     @classmethod
-    def _compute(cls, v: Any) -> str | None:
-        text = _text(v, ATTRIBUTE_NAMES["compute_name"][0], 1024)
-        if text is not None and (problem := compute_reference_problem(text)) is not None:
-            raise ValueError(problem)
+    def _free_text(cls, v: Any, info: ValidationInfo) -> str | None:
+        text = _text(v, ATTRIBUTE_NAMES[info.field_name][0], _TEXT_LIMITS[info.field_name])
+        if text is not None and info.field_name == "compute_name":
+            if (problem := compute_reference_problem(text)) is not None:
+                raise ValueError(problem)
         return text
 
-    @field_validator("environment_name", mode="before")
+    @field_validator("objective_goal", "sampling_algorithm", mode="before")
     @classmethod
-    def _environment(cls, v: Any) -> str | None:
-        return _text(v, ATTRIBUTE_NAMES["environment_name"][0], 1024)
-
-    @field_validator("command", mode="before")
-    @classmethod
-    def _command(cls, v: Any) -> str | None:
-        return _text(v, ATTRIBUTE_NAMES["command"][0], 32 * 1024)
-
-    @field_validator("objective_metric", mode="before")
-    @classmethod
-    def _metric(cls, v: Any) -> str | None:
-        return _text(v, ATTRIBUTE_NAMES["objective_metric"][0], 255)
-
-    @field_validator("objective_goal", mode="before")
-    @classmethod
-    def _goal(cls, v: Any) -> str | None:
-        text = _text(v, ATTRIBUTE_NAMES["objective_goal"][0], 32)
+    def _named_choice(cls, v: Any, info: ValidationInfo) -> str | None:
+        """One of a few names, written in any case (`maximize`, `GRID`); sent as the REST enum spells it."""
+        label = ATTRIBUTE_NAMES[info.field_name][0]
+        spellings, default = _CHOICES[info.field_name]
+        text = _text(v, label, 32)
         if text is None:
-            return None
-        goal = GOALS.get(text.lower())
-        if goal is None:
-            raise ValueError("AI Foundry Objective Goal must be Maximize or Minimize")
-        return goal
+            return default
+        choice = spellings.get(text.lower())
+        if choice is None:
+            names = list(dict.fromkeys(spellings.values()))
+            raise ValueError(f"{label} must be {', '.join(names[:-1])} or {names[-1]}")
+        return choice
 
     @field_validator("max_total_trials", mode="before")
     @classmethod
@@ -205,17 +206,6 @@ class Attributes(BaseModel):
         if total is not None and n > total:
             raise ValueError(f"{label} ({n}) must not exceed AI Foundry Max Total Trials ({total})")
         return n
-
-    @field_validator("sampling_algorithm", mode="before")
-    @classmethod
-    def _sampling(cls, v: Any) -> str:
-        text = _text(v, ATTRIBUTE_NAMES["sampling_algorithm"][0], 32)
-        if text is None:
-            return DEFAULT_SAMPLING_ALGORITHM
-        algo = SAMPLING.get(text.lower())
-        if algo is None:
-            raise ValueError("AI Foundry Sampling Algorithm must be Random, Grid or Bayesian")
-        return algo
 
     def to_payload(self) -> dict[str, Any]:
         """camelCase keys, unset values left out."""

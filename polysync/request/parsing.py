@@ -209,6 +209,18 @@ def _parse_structured(body: Any, *, trusted: bool) -> RunRequest:
             FieldError("parameters", "parameters must be a list of {name, value, dataType, direction}.")
         )
 
+    return _request(errors, external_id, name, run_id, attrs, params)
+
+
+def _request(
+    errors: list[FieldError],
+    external_id: str | None,
+    name: str | None,
+    run_id: str | None,
+    attrs: Attributes | None,
+    params: list[tuple[int, str, Parameter]],
+) -> RunRequest:
+    """The request, or every error at once."""
     if errors or external_id is None or attrs is None:
         raise RequestValidationError(errors or [FieldError("body", "invalid request.")])
     return RunRequest(
@@ -287,12 +299,4 @@ def parse_flat_request(
             params.append((i, key, p))
     attrs, attr_errors = _attributes(raw_attrs, lambda k: k)
     errors.extend(attr_errors)
-    if errors or attrs is None or not template_ok:
-        raise RequestValidationError(errors or [FieldError("body", "invalid request.")])
-    return RunRequest(
-        external_id=template,
-        name=final_name or template,
-        run_id=final_run_id,
-        attributes=attrs,
-        parameters=[p for _, _, p in params],
-    )
+    return _request(errors, template if template_ok else None, final_name, final_run_id, attrs, params)

@@ -25,3 +25,7 @@ def error_response(error: FoundryError, status: int | None = None) -> func.HttpR
 
 def problem(status: int, code: str, message: str, hint: str | None = None) -> func.HttpResponse:
     return json_response(status, {"error": {"code": code, "message": message, "hint": hint}})
+
+
+def not_found(instance_id: str) -> func.HttpResponse:
+    return problem(404, "InstanceNotFound", f"No sweep run with instance id '{instance_id}'.")

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-FINISHED = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+from contracts import timestamp
+from polysync.status import PolysyncStatus
+from triggers.instances import runtime_status as runtime_of
+
 _FIELDS = ("status", "azureStatus", "jobName", "monitorUrl", "outputs", "bestTrial", "error")
 
 
@@ -14,7 +17,7 @@ def _iso(value: Any) -> str | None:
     if value is None:
         return None
     if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return timestamp(value)
     return str(value)
 
 
@@ -31,18 +34,19 @@ def compose_status(
     if runtime_status == "Completed" and isinstance(output, dict):
         view.update({name: output.get(name) for name in _FIELDS if name in output})
     elif runtime_status == "Failed":
-        view["status"] = custom.get("status") if custom.get("status") in ("Failed", "Cancelled") else "Failed"
+        ended = (PolysyncStatus.FAILED, PolysyncStatus.CANCELLED)
+        view["status"] = custom.get("status") if custom.get("status") in ended else PolysyncStatus.FAILED
         if not view.get("error"):
             view["error"] = {"code": "OrchestrationFailed", "message": str(output or ""), "hint": None}
     elif runtime_status in ("Terminated", "Canceled"):
-        view["status"] = "Cancelled"
+        view["status"] = PolysyncStatus.CANCELLED
         view["error"] = {
             "code": "Terminated",
             "message": f"The orchestration was terminated: {output or 'no reason given'}.",
             "hint": "A terminated run's Azure ML job is cancelled by the orphan reconciler.",
         }
     elif not view.get("status"):
-        view["status"] = "Starting"
+        view["status"] = PolysyncStatus.STARTING
     view["outputs"] = view.get("outputs") or {}
     return {
         "instanceId": instance_id,
@@ -53,3 +57,15 @@ def compose_status(
         "createdTime": custom.get("startedAt") or _iso(created),
         "lastUpdatedTime": _iso(updated),
     }
+
+
+def status_view(instance_id: str, status: Any) -> dict[str, Any]:
+    """The view of a `DurableOrchestrationStatus` the Durable client returned."""
+    return compose_status(
+        instance_id,
+        runtime_of(status),
+        status.custom_status,
+        status.output,
+        status.created_time,
+        status.last_updated_time,
+    )

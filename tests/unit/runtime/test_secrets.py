@@ -16,7 +16,8 @@ import logging
 import pytest
 
 from foundry.names import instance_id_for
-from runtime.settings import Settings, UnresolvedKeyVaultReference
+from runtime.secrets import UnresolvedKeyVaultReference
+from runtime.settings import Settings
 from tests.unit.conftest import WS_ID
 
 REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-abc.vault.azure.net/secrets/instance-id-key)"
@@ -24,7 +25,7 @@ REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-abc.vault.azure.net/secret
 
 def test_an_unresolved_instance_id_key_is_refused_where_it_is_used_not_used(caplog):
     env = {"AZUREML_WORKSPACE_ID": WS_ID, "INSTANCE_ID_KEY": REFERENCE}
-    with caplog.at_level(logging.ERROR, logger="runtime.settings"):
+    with caplog.at_level(logging.ERROR, logger="runtime.secrets"):
         settings = Settings.from_env(env)
     # Polling, status and cancel keep working: only what needs the key is refused.
     assert settings.workspace.name == "ws-foundry"
@@ -67,7 +68,7 @@ def test_an_unresolved_emulator_token_fails_closed():
 def test_other_settings_refuse_a_reference_at_once(caplog, name, resolved):
     Settings.from_env({name: resolved})  # the resolved value is accepted
     with (
-        caplog.at_level(logging.ERROR, logger="runtime.settings"),
+        caplog.at_level(logging.ERROR, logger="runtime.secrets"),
         pytest.raises(ValueError, match=f"{name} is an unresolved Key Vault reference"),
     ):
         Settings.from_env({name: REFERENCE})

@@ -24,10 +24,10 @@ from tests.unit.conftest import WS_ID
 def test_defaults() -> None:
     s = Settings.from_env({})
     assert s.arm_endpoint == "https://management.azure.com"
-    assert (s.poll_floor_seconds, s.poll_cap_seconds) == (15, 120)
-    assert (s.event_poll_floor_seconds, s.event_poll_cap_seconds) == (3600, 28800)
-    assert s.polls_per_generation == 1 and isinstance(s.polls_per_generation, int)
-    assert s.stalled_limit_seconds == 3600
+    assert (s.poll.floor, s.poll.cap) == (15, 120)
+    assert (s.poll.event_floor, s.poll.event_cap) == (3600, 28800)
+    assert s.poll.polls_per_generation == 1 and isinstance(s.poll.polls_per_generation, int)
+    assert s.poll.stalled_limit == 3600
     assert s.reconcile_schedule == "0 */10 * * * *"
     assert s.webhook_secret is None and s.static_token is None and s.instance_id_key is None
     assert s.run_secrets_vault_url is None and s.run_secrets_ttl_hours == 168 and s.allow_code_overrides
@@ -61,7 +61,7 @@ def test_all_settings_read() -> None:
     s = Settings.from_env(env)
     assert s.arm_endpoint == "http://127.0.0.1:9000"
     assert s.workspace.name == "ws-foundry" and s.workspace.tenant_id == "tid"
-    assert (s.client_id, s.static_token, s.poll_floor_seconds, s.polls_per_generation) == (
+    assert (s.client_id, s.static_token, s.poll.floor, s.poll.polls_per_generation) == (
         "cid",
         "tok-secret",
         1.5,
@@ -71,7 +71,7 @@ def test_all_settings_read() -> None:
     assert (s.run_secrets_vault_url, s.run_secrets_ttl_hours) == ("https://kv-ws.vault.azure.net", 12)
     assert (s.run_secrets_vault_static_token, s.run_secrets_vault_ca_bundle) == ("kv-token", "/tmp/ca.pem")
     assert s.allow_code_overrides is False
-    assert s.reconcile_schedule == "0 */5 * * * *" and s.stalled_limit_seconds == 30
+    assert s.reconcile_schedule == "0 */5 * * * *" and s.poll.stalled_limit == 30
     for secret in ("tok-secret", "seal-secret", "hook-secret", "kv-token"):
         assert secret not in repr(s)
 
@@ -92,9 +92,9 @@ def test_bad_numbers_name_setting(name: str, value: str) -> None:
 
 
 def test_events_enabled_flag() -> None:
-    assert Settings.from_env({}).events_enabled is True
-    assert Settings.from_env({"SWEEP_EVENTS_ENABLED": "false"}).events_enabled is False
-    assert Settings.from_env({"SWEEP_EVENTS_ENABLED": "ON"}).events_enabled is True
+    assert Settings.from_env({}).poll.use_events is True
+    assert Settings.from_env({"SWEEP_EVENTS_ENABLED": "false"}).poll.use_events is False
+    assert Settings.from_env({"SWEEP_EVENTS_ENABLED": "ON"}).poll.use_events is True
     with pytest.raises(ValueError, match="SWEEP_EVENTS_ENABLED"):
         Settings.from_env({"SWEEP_EVENTS_ENABLED": "perhaps"})
 
