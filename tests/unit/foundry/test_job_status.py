@@ -1,0 +1,36 @@
+"""JobStatus: progress order, terminal and stalled statuses."""
+
+from __future__ import annotations
+
+from foundry.job_status import STALLED, TERMINAL, JobStatus, rank
+
+
+def test_rank_order() -> None:
+    order = [
+        "NotStarted",
+        "Starting",
+        "Provisioning",
+        "Preparing",
+        "Queued",
+        "Running",
+        "Finalizing",
+        "CancelRequested",
+    ]
+    ranks = [rank(s) for s in order]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
+    assert all(rank(t) > rank("CancelRequested") for t in TERMINAL)
+    assert rank("running") == rank("Running") and rank("bogus") == -1
+
+
+def test_terminal_and_stalled_statuses() -> None:
+    assert TERMINAL == {"Completed", "Failed", "Canceled"}
+    assert STALLED == {"NotResponding", "Paused", "Unknown"}
+    assert {s for s in JobStatus if s.is_terminal} == TERMINAL
+    assert {s for s in JobStatus if s.is_stalled} == STALLED
+
+
+def test_parse_reads_any_casing_and_the_british_spelling() -> None:
+    assert JobStatus.parse(" running ") is JobStatus.RUNNING
+    assert JobStatus.parse("Cancelled") is JobStatus.CANCELED
+    assert JobStatus.parse("Exploded") is None and JobStatus.parse(None) is None
+    assert JobStatus.RUNNING == "Running" and f"{JobStatus.PAUSED}" == "Paused"

@@ -1,0 +1,88 @@
+"""JobView: a job resource as the jobs API returns it, read once, whatever it holds."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from foundry.job_status import JobStatus
+from foundry.jobs import READ_ONLY_PROPERTIES, JobView
+
+RECORDING = json.loads(
+    (
+        pathlib.Path(__file__).resolve().parents[2]
+        / "recordings"
+        / "azure-ai-ml_sweep_job_await_completion.json"
+    ).read_text()
+)
+
+
+def recorded_job() -> dict[str, Any]:
+    """The running sweep as the service answered a GET (tests/recordings/README.md)."""
+    return copy.deepcopy(RECORDING["Entries"][1]["ResponseBody"])
+
+
+@pytest.mark.parametrize("junk", [None, "job", [], {}, {"name": 3, "properties": "x", "systemData": []}])
+def test_junk_reads_as_an_empty_job(junk: Any) -> None:
+    view = JobView.from_rest(junk)
+    assert (view.name, view.status, view.tags, view.instance_id, view.created_at) == (
+        "",
+        None,
+        {},
+        None,
+        None,
+    )
+    assert not view.is_connector_run and view.section("trial") == {} and view.studio_endpoint is None
+
+
+def test_a_recorded_job_reads_as_the_service_wrote_it() -> None:
+    job = recorded_job()
+    view = JobView.from_rest(job)
+    assert view.name == job["name"] and view.job_type == "Sweep"
+    assert view.status is JobStatus.parse(job["properties"]["status"])
+    assert view.studio_endpoint == job["properties"]["services"]["Studio"]["endpoint"]
+    assert not view.is_connector_run
+
+
+def test_created_at_reads_the_seven_fraction_digits_azure_writes() -> None:
+    view = JobView.from_rest({"systemData": {"createdAt": "2026-01-05T09:00:00.1234567Z"}})
+    assert view.created_at == datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=timezone.utc)
+
+
+def test_the_definition_carries_none_of_the_services_state() -> None:
+    job = recorded_job()
+    before = copy.deepcopy(job)
+    definition = JobView.from_rest(job).definition()
+    assert job == before  # the wrapped dict is never changed
+    assert not set(definition) & READ_ONLY_PROPERTIES and "isArchived" not in definition
+    assert not any(k.startswith("_aml_system_") for k in definition.get("tags", {}))
+    assert "Studio" not in definition.get("services", {})
+    assert "null" not in json.dumps(definition)
+    again = JobView.from_rest({"name": job["name"], "properties": definition}).definition()
+    assert again == definition  # a definition is its own definition
+
+
+def test_an_update_body_adds_tags_and_sends_nothing_read_only() -> None:
+    job = {
+        "name": "j",
+        "properties": {
+            "status": "Running",
+            "error": None,
+            "isArchived": False,
+            "services": {"Studio": {"endpoint": "https://ml.azure.com/x"}, "mine": {"port": 8888}},
+            "tags": {"a": "1"},
+        },
+    }
+    body = JobView.from_rest(job).update_body(reconciled="why")
+    assert body == {
+        "properties": {
+            "isArchived": False,
+            "services": {"mine": {"port": 8888}},
+            "tags": {"a": "1", "reconciled": "why"},
+        }
+    }
