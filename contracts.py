@@ -11,13 +11,11 @@ orchestrator replays, the most frequent invocations, import this.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from compat import UTC
-from orchestrators.polling import PollPolicy
-from polysync.request.types import OUTPUT_DIRECTIONS, DataType
 
 # -- names (function names are the Python names of the decorated functions) -------------
 ORCHESTRATOR = "sweep_orchestrator"
@@ -43,6 +41,49 @@ def parse_timestamp(text: str) -> datetime:
 
 
 # -- the orchestration input -------------------------------------------------------------
+# Longest single durable timer the orchestrator creates: below the extension's
+# maximumShortTimerDuration (6 days on Azure Storage), so it never becomes a
+# "long timer" whose cancel() does not reach the inner timer.
+MAX_TIMER_SECONDS = 5 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How a run waits (the SWEEP_* settings, checked together): the start route writes it into
+    the input, so a run keeps the policy it started with. Intervals: orchestrators.polling."""
+
+    floor: float = 15.0
+    cap: float = 120.0
+    event_floor: float = 3600.0
+    event_cap: float = 28800.0
+    polls_per_generation: int = 1
+    stalled_limit: float = 3600.0
+    use_events: bool = True
+    outage_limit: float = 86400.0  # how long Azure ML may stay unreachable before the run gives up
+
+    def __post_init__(self) -> None:
+        if not 0 < self.floor <= self.cap:
+            raise ValueError("SWEEP_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_POLL_CAP_SECONDS")
+        if not 0 < self.event_floor <= self.event_cap:
+            raise ValueError("SWEEP_EVENT_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_EVENT_POLL_CAP_SECONDS")
+        if self.event_cap > MAX_TIMER_SECONDS:
+            raise ValueError("SWEEP_EVENT_POLL_CAP_SECONDS must be at most 5 days")
+        if self.polls_per_generation < 1:
+            raise ValueError("SWEEP_POLLS_PER_GENERATION must be at least 1")
+        if self.outage_limit <= 0:
+            raise ValueError("SWEEP_OUTAGE_LIMIT_SECONDS must be > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PollPolicy:
+        if not data:
+            return cls()
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 @dataclass(frozen=True)
 class OutputParameter:
     """A parameter the result reports (Output or Input&Output)."""
@@ -66,17 +107,6 @@ class StatusQuery:
     job_name: str
     outputs: tuple[OutputParameter, ...] = ()  # none declared (a flat body): every job output is echoed
     objective_metric: str | None = None  # named in a failure's hint
-
-    @classmethod
-    def for_request(cls, job_name: str, request: dict[str, Any]) -> StatusQuery:
-        """From the request as the orchestration input carries it (`RunRequest.to_payload`)."""
-        directions = {d.value for d in OUTPUT_DIRECTIONS}
-        outputs = tuple(
-            OutputParameter(p["name"], p.get("dataType") == DataType.SECRET.value, p.get("value"))
-            for p in request.get("parameters") or []
-            if isinstance(p, dict) and p.get("direction") in directions
-        )
-        return cls(job_name, outputs, (request.get("attributes") or {}).get("objectiveMetric"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,17 +153,6 @@ class SweepInput:
     def next_generation(self, state: dict[str, Any]) -> dict[str, Any]:
         """The input of the generation that continues this one."""
         return {**self.to_dict(), "state": state}
-
-    def status_query(self) -> StatusQuery:
-        return StatusQuery.for_request(self.job_name, self.request)
-
-    def secret_references(self) -> list[str]:
-        """The Key Vault identifiers of the run's Secret Inputs (erased when it ends)."""
-        return [
-            p["value"]
-            for p in self.request.get("parameters") or []
-            if isinstance(p, dict) and p.get("keyVaultSecret")
-        ]
 
 
 # -- activity inputs and answers -------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The waiting strategy, as pure data: how long to sleep before the next status
-check, and the loop state that survives `continue_as_new`.
+check (under the run's `contracts.PollPolicy`), and the loop state that survives
+`continue_as_new`.
 
 Two regimes. Until the run has received an Azure ML Event Grid event, the poll
 interval starts at the floor, doubles up to the cap and drops back to the floor
@@ -14,44 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-# Longest single durable timer the orchestrator creates: below the extension's
-# maximumShortTimerDuration (6 days on Azure Storage), so it never becomes a
-# "long timer" whose cancel() does not reach the inner timer.
-MAX_TIMER_SECONDS = 5 * 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    floor: float = 15.0
-    cap: float = 120.0
-    event_floor: float = 3600.0
-    event_cap: float = 28800.0
-    polls_per_generation: int = 1
-    stalled_limit: float = 3600.0
-    use_events: bool = True
-    outage_limit: float = 86400.0  # how long Azure ML may stay unreachable before the run gives up
-
-    def __post_init__(self) -> None:
-        if not 0 < self.floor <= self.cap:
-            raise ValueError("SWEEP_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_POLL_CAP_SECONDS")
-        if not 0 < self.event_floor <= self.event_cap:
-            raise ValueError("SWEEP_EVENT_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_EVENT_POLL_CAP_SECONDS")
-        if self.event_cap > MAX_TIMER_SECONDS:
-            raise ValueError("SWEEP_EVENT_POLL_CAP_SECONDS must be at most 5 days")
-        if self.polls_per_generation < 1:
-            raise ValueError("SWEEP_POLLS_PER_GENERATION must be at least 1")
-        if self.outage_limit <= 0:
-            raise ValueError("SWEEP_OUTAGE_LIMIT_SECONDS must be > 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> PollPolicy:
-        if not data:
-            return cls()
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+from contracts import MAX_TIMER_SECONDS, PollPolicy
 
 
 @dataclass

@@ -11,11 +11,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from contracts import SweepInput, timestamp
+from contracts import PollPolicy, SweepInput, timestamp
 from foundry.job_status import JobStatus, rank
 from orchestrators import outage
 from orchestrators.outcomes import Outcome
-from orchestrators.polling import LoopState, PollPolicy
+from orchestrators.polling import LoopState
 from orchestrators.reporting import SweepEnded, fit_custom_status, progress_status
 from orchestrators.signals import Delivery, Listeners
 from polysync.status import PolysyncStatus

@@ -50,6 +50,7 @@ from orchestrators.reporting import SweepEnded, final_output, fit_custom_status,
 from orchestrators.run import CANCELLED, FAILED, Next, Run, call, take, unreachable
 from orchestrators.signals import Listeners
 from orchestrators.submit import submit
+from polysync.request import payload
 from polysync.status import PolysyncStatus, to_polysync
 
 bp = df.Blueprint()
@@ -98,7 +99,7 @@ def sweep_orchestrator(context: df.DurableOrchestrationContext):
 def _erase_secrets(run: Run):
     """The run is over, whatever the ending: its Secret values leave Key Vault. A failure
     here never changes the run's result; the reconciler and the secrets' expiry remain."""
-    references = run.input.secret_references()
+    references = payload.secret_references(run.input.request)
     if not references:
         return
     order = SecretsToErase(run.context.instance_id, tuple(references))
@@ -232,7 +233,9 @@ def _continue_as_new(run: Run, state: LoopState) -> Next:
 def _poll(run: Run, state: LoopState):
     """GET the job's status and act on it: the output on success, WAIT while it runs;
     raises SweepEnded on every other ending."""
-    got = yield from call(run, state, GET_JOB_STATUS, run.input.status_query().to_dict())
+    got = yield from call(
+        run, state, GET_JOB_STATUS, payload.status_query(run.input.job_name, run.input.request).to_dict()
+    )
     state.polls += 1
     run.status_changed = False
     if got.transient:

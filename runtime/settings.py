@@ -9,8 +9,8 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
+from contracts import PollPolicy
 from foundry.workspace import Workspace
-from orchestrators.polling import PollPolicy
 from runtime.secrets import Unresolved, is_key_vault_reference, read_secret, refuse, resolved
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"

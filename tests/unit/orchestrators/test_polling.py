@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrators.polling import LoopState, PollPolicy, next_interval
+from contracts import PollPolicy
+from orchestrators.polling import LoopState, next_interval
 
 POLICY = PollPolicy()
 

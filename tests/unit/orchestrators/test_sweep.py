@@ -17,7 +17,7 @@ from contracts import (
     Cancelled,
     CancelSignal,
     JobSnapshot,
-    StatusQuery,
+    PollPolicy,
     StatusSignal,
     Submitted,
     SweepInput,
@@ -31,8 +31,9 @@ from devhost.durable import EventType, replay_prefixes
 from devhost.durable.history import event, flatten_actions
 from foundry.events import RUN_COMPLETED, RUN_STATUS_CHANGED
 from foundry.job_status import JobStatus
-from orchestrators.polling import LoopState, PollPolicy
+from orchestrators.polling import LoopState
 from orchestrators.sweep import MAX_WAKEUPS_PER_GENERATION
+from polysync.request.payload import status_query
 from polysync.status import to_polysync
 from tests.unit.orchestrators.history import Orchestration, Reply
 
@@ -188,7 +189,7 @@ def test_a_terminal_event_is_confirmed_by_the_next_generations_get():
     assert carried is not None and carried["state"]["poll_on_resume"] is True
     nxt, opened = resumed(LoopState.from_dict(carried["state"]))
     assert opened.activities == [GET_JOB_STATUS]
-    assert opened.activity_input(GET_JOB_STATUS) == StatusQuery.for_request(JOB, sweep().request).to_dict()
+    assert opened.activity_input(GET_JOB_STATUS) == status_query(JOB, sweep().request).to_dict()
     best = {"runId": f"{JOB}_3", "score": 0.91, "metricStatus": "Succeeded"}
     done = nxt.answer(GET_JOB_STATUS, snapshot("Completed", best_trial=best, outputs={"model": "m://1"}))
     assert done.output["status"] == "Success" and done.output["model"] == "m://1"

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts import OutputParameter, StatusQuery
+from contracts import OutputParameter
 from foundry.workspace import Workspace
 from polysync.outcome import snapshot
 from polysync.request.parsing import parse_structured_request
+from polysync.request.payload import status_query
 
 
 def job(status: str, error: dict[str, Any] | None = None, **props: Any) -> dict[str, Any]:
@@ -16,7 +17,7 @@ def job(status: str, error: dict[str, Any] | None = None, **props: Any) -> dict[
 
 
 def declared_outputs() -> tuple[OutputParameter, ...]:
-    return StatusQuery.for_request("j", outputs_request().to_payload()).outputs
+    return status_query("j", outputs_request().to_payload()).outputs
 
 
 def outputs_request() -> Any:
