@@ -10,9 +10,9 @@ import azure.functions as func
 from activities.azureml import bp as activities
 from orchestrators.sweep import bp as orchestrators
 from triggers.events import bp as events
-from triggers.http.routes import bp as http_api
+from triggers.http.routes import bp as http_routes
 from triggers.reconciler import bp as reconciler
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (http_api, events, reconciler, orchestrators, activities):
+for blueprint in (http_routes, events, reconciler, orchestrators, activities):
     app.register_functions(blueprint)
