@@ -4,7 +4,7 @@ that rehearsal does, in the shapes the simulated lifecycle already follows (docs
 
 The trial script here logs through MLflow's REST API directly (the endpoint and body
 `mlflow.log_metric` sends: MLflow's REST API reference, `runs/log-metric`), so these tests spend
-no time importing mlflow; the real client is judged in tests/rehearsal/test_tracking.py and by
+no time importing mlflow; the real client is judged in tests/devhost/rehearsal/test_tracking.py and by
 the example in tests/e2e/test_rehearsal.py.
 """
 
