@@ -45,6 +45,7 @@ def run(runs: int, *, clients: int = 8, timeout: float = 900.0) -> dict[str, Any
             import threading
 
             s = session_local.setdefault(threading.get_ident(), requests.Session())
+            s.headers.update(stack.key_header)
             answer = s.post(stack.url("sweeps"), json=request_body(template, f"load-{i:04d}"), timeout=120)
             if answer.status_code != 202:
                 raise RuntimeError(f"start {i}: {answer.status_code} {answer.text[:200]}")

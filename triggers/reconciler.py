@@ -160,13 +160,17 @@ def candidates(jobs: Iterable[dict[str, Any]], task_hub: str | None) -> list[dic
 
 
 def reference_now(timer: Any, wall: datetime | None = None) -> datetime:
-    """'Now' for the grace period: the earlier of the wall clock and the timer's
-    ScheduleStatus.Last. On Azure both are the invocation time or earlier (so the
-    grace can only grow); on devhost it follows the virtual clock."""
+    """'Now' for the grace period: the earlier of the wall clock and the occurrence this
+    invocation is for, ScheduleStatus.Next. The host hands the status as it stood before the
+    invocation (TimerListener.InvokeJobFunction): `Next` is the occurrence now firing (never
+    later than the wall clock but for sub-second skew, earlier when past due), `Last` the
+    previous invocation, or year 1 when there was none, so it would hold every job within its
+    grace. On devhost `Next` follows the virtual clock. No status (no schedule monitor): the
+    wall clock."""
     wall = wall or datetime.now(UTC)
     status = getattr(timer, "schedule_status", None)
-    last = try_parse_utc(status.get("Last")) if isinstance(status, dict) else None
-    return min(wall, last) if last else wall
+    due = try_parse_utc(status.get("Next")) if isinstance(status, dict) else None
+    return min(wall, due) if due is not None and due.year > 1 else wall
 
 
 StatusLookup = Callable[[str], Awaitable[str | None]]

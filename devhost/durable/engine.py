@@ -109,8 +109,10 @@ class Engine:
         max_short_timer: timedelta = timedelta(days=6),
         long_timer_interval: timedelta = timedelta(days=3),
         rerun_activities: Callable[[str], bool] | None = None,
+        on_episode: Callable[[str], None] | None = None,
     ) -> None:
         self.clock = clock
+        self.on_episode = on_episode  # told the instance id after each episode
         self.orchestrators = orchestrators
         self.activities = activities
         self.run_async = run_async
@@ -351,10 +353,19 @@ class Engine:
             try:
                 self._episode_locked(inst, [item.event for item in batch])
             finally:
+                inst.updated = self.clock.now()
+                self._tell_episode(iid)  # while the clock is held: the watcher sees this moment
                 for _ in batch:
                     self.clock.release()
-                inst.updated = self.clock.now()
                 self._changed.notify_all()
+
+    def _tell_episode(self, iid: str) -> None:
+        if self.on_episode is None:
+            return
+        try:
+            self.on_episode(iid)
+        except Exception:
+            log.exception("durable host: episode observer failed for %s", iid)
 
     def _episode_locked(self, inst: Instance, events: list[dict[str, Any]]) -> None:
         now = self.clock.now()

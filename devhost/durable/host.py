@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import threading
+import time
 from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import azure.functions as func
-from azure.functions.timer import TimerRequest
 
 from devhost.clock import Clock, TimerHandle
 
@@ -29,8 +28,11 @@ from .cron import CronSchedule
 from .engine import TERMINAL, Engine, InstanceExists, UnknownOrchestrator
 from .functions import FunctionInfo, Route, close_client_session, compile_route, discover, run_async
 from .history import parse_iso
+from .keys import DURABLE_SYSTEM_KEY_NAME, HostKeys, Level, new_key, presented_key
 from .metrics import HostMetrics
+from .observer import FunctionRan, HostObserver, HttpServed
 from .payloads import InvalidJson, stored_as_python_client, stored_from_body
+from .timers import TimerState
 
 log = logging.getLogger("devhost.durable")
 
@@ -51,6 +53,8 @@ class DurableHost:
         activity_workers: int = 8,
         function_key: str | None = None,
         system_key: str | None = None,
+        keys: HostKeys | None = None,
+        observer: HostObserver | None = None,
         max_short_timer: timedelta = timedelta(days=6),
         long_timer_interval: timedelta = timedelta(days=3),
         route_prefix: str = "api",
@@ -61,10 +65,17 @@ class DurableHost:
         self.task_hub = task_hub
         self.host = host
         self.port = port
-        self.function_key = function_key
-        # The runtime webhooks take the Durable extension's system key (or the master
-        # key), never a function key; with function keys on, one is made up.
-        self.system_key = system_key or (secrets.token_urlsafe(24) if function_key else None)
+        # Keys as the Functions host checks them (keys.py): `keys`, or a `default` host key
+        # `function_key` (with a made-up master key and the extension's `system_key`). None:
+        # nothing is checked (an in-process host for tests of the host itself).
+        if keys is None and function_key:
+            keys = HostKeys(
+                master=new_key(),
+                host={"default": function_key},
+                system={DURABLE_SYSTEM_KEY_NAME: system_key or new_key()},
+            )
+        self.keys = keys
+        self.observer = observer
         self.route_prefix = route_prefix.strip("/")
         self.metrics = HostMetrics()
         self.functions = discover(app)
@@ -83,6 +94,7 @@ class DurableHost:
             max_short_timer=max_short_timer,
             long_timer_interval=long_timer_interval,
             rerun_activities=_rerun_predicate(rerun_activities),
+            on_episode=observer.instance_touched if observer is not None else None,
         )
         self.routes: list[Route] = sorted(
             (compile_route(f) for f in self._by_type.get("httpTrigger", [])), key=lambda r: r.precedence
@@ -91,10 +103,21 @@ class DurableHost:
         self._server_thread: threading.Thread | None = None
         self._triggers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="df-triggers")
         self._timer_handles: dict[str, TimerHandle] = {}
+        self._timer_states: dict[str, TimerState] = {}
         self._binding_json = ""
         self._stopped = False
         self.base_url = ""
         self.api_url = ""
+
+    @property
+    def function_key(self) -> str | None:
+        """The `default` host key callers use (None when keys are not checked)."""
+        return self.keys.default if self.keys is not None else None
+
+    @property
+    def system_key(self) -> str | None:
+        """The Durable extension's system key, which the management URLs carry."""
+        return self.keys.durable_system_key if self.keys is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> DurableHost:
@@ -180,21 +203,38 @@ class DurableHost:
 
         return self._run_held(work, wait)
 
-    def fire_timer_trigger(self, function_name: str, *, wait: bool = False, past_due: bool = False) -> Future:
+    def fire_timer_trigger(
+        self,
+        function_name: str,
+        *,
+        wait: bool = False,
+        past_due: bool = False,
+        reason: str = "Timer fired",
+        occurrence: datetime | None = None,
+    ) -> Future:
+        """Invoke a timer function for an occurrence due now, with the `TimerInfo` the host's
+        timer listener hands it (timers.py): the schedule status before this invocation."""
         info = next((f for f in self._by_type.get("timerTrigger", []) if f.name == function_name), None)
         if info is None:
             raise KeyError(function_name)
+        state = self._timer_states.setdefault(function_name, TimerState(None))
+
+        due = occurrence or self.clock.now()
 
         def work() -> None:
+            started = time.monotonic()
+            succeeded = False
             try:
-                timer = TimerRequest(
-                    past_due=past_due,
-                    schedule_status={"Last": self.clock.now().isoformat()},
-                    schedule={"AdjustForDST": True},
-                )
+                timer = state.argument(due, past_due=past_due)
                 info.call(timer, self._binding_json if info.client_name else None)
+                succeeded = True
             except Exception:
                 log.exception("timer function %s failed", function_name)
+            finally:
+                state.invoked(due, self.clock.now())
+                if self.observer is not None:
+                    elapsed = (time.monotonic() - started) * 1000
+                    self.observer.function_ran(FunctionRan(function_name, reason, succeeded, elapsed))
 
         return self._run_held(work, wait)
 
@@ -230,8 +270,9 @@ class DurableHost:
             except ValueError:
                 log.warning("timer %s: unsupported schedule %r; not scheduled", info.name, expr)
                 continue
+            self._timer_states[info.name] = TimerState(schedule)
             if info.trigger.get("runOnStartup"):
-                self.fire_timer_trigger(info.name)
+                self.fire_timer_trigger(info.name, reason="RunOnStartup")
             self._arm_cron(info.name, schedule)
 
     def _arm_cron(self, name: str, schedule: CronSchedule) -> None:
@@ -240,7 +281,7 @@ class DurableHost:
         def tick() -> None:
             if name not in self._timer_handles:
                 return
-            self.fire_timer_trigger(name)
+            self.fire_timer_trigger(name, occurrence=when)
             self._arm_cron(name, schedule)
 
         self._timer_handles[name] = self.clock.call_at(when, tick)
@@ -294,7 +335,7 @@ class DurableHost:
             if path == RPC_PREFIX or path.startswith(RPC_PREFIX + "/"):
                 return self._durable_api(method, path[len(RPC_PREFIX) :], request)
             if path == WEBHOOK_PREFIX or path.startswith(WEBHOOK_PREFIX + "/"):
-                if self.system_key and not self._key_ok(query, headers, self.system_key):
+                if not self._authorized(Level.SYSTEM, query, headers, key_name=DURABLE_SYSTEM_KEY_NAME):
                     return _Reply(401, b"")
                 return self._durable_api(method, path[len(WEBHOOK_PREFIX) :], request)
             prefix = "/" + self.route_prefix if self.route_prefix else ""
@@ -307,10 +348,21 @@ class DurableHost:
             log.exception("durable host: %s %s failed", method, raw_path)
             return _Reply(500, b"")
 
-    @staticmethod
-    def _key_ok(query: dict[str, str], headers: dict[str, str], key: str | None) -> bool:
-        supplied = query.get("code") or headers.get("x-functions-key")
-        return supplied is not None and key is not None and secrets.compare_digest(supplied, key)
+    def _authorized(
+        self,
+        required: Level,
+        query: dict[str, str],
+        headers: dict[str, str],
+        *,
+        function_name: str | None = None,
+        key_name: str | None = None,
+    ) -> bool:
+        """The host's key check (keys.py); everything passes when keys are not checked."""
+        if self.keys is None:
+            return True
+        return self.keys.allows(
+            required, presented_key(headers, query), function_name=function_name, key_name=key_name
+        )
 
     def _app_route(
         self,
@@ -329,10 +381,10 @@ class DurableHost:
         if not allowed:
             return _Reply(405, b"")
         route, params = allowed[0]
-        if self.function_key and route.auth_level in ("function", "admin", "system"):
-            # a function key, or the system key for admin/system routes (the master key is not emulated)
-            if not self._key_ok(query, headers, self.function_key):
-                return _Reply(401, b"")
+        info = route.info
+        required = Level.of_route(route.auth_level)
+        if not self._authorized(required, query, headers, function_name=info.name):
+            return _Reply(401, b"", function=info.name)
         req = func.HttpRequest(
             method=method,
             url=self.base_url + raw_path,
@@ -341,13 +393,14 @@ class DurableHost:
             route_params=params,
             body=body,
         )
-        info = route.info
         try:
             result = info.call(req, self._binding_json if info.client_name else None)
         except Exception:
             log.exception("function %s failed", info.name)
-            return _Reply(500, b"")
-        return _from_function_result(result)
+            return _Reply(500, b"", function=info.name)
+        reply = _from_function_result(result)
+        reply.function = info.name
+        return reply
 
     def _durable_api(self, method: str, sub: str, request: _ApiRequest) -> _Reply:
         """HttpApiHandler.HandleRequestAsync: the same handler serves the local RPC
@@ -483,12 +536,15 @@ def _rerun_predicate(rerun: bool | Collection[str] | None) -> Callable[[str], bo
 
 
 class _Reply:
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "function", "headers", "status")
 
-    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, *, function: str | None = None
+    ) -> None:
         self.status = status
         self.body = body
         self.headers = headers or {}
+        self.function = function  # the app function the request was routed to
 
 
 def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Reply:
@@ -564,6 +620,7 @@ def _make_handler(host: DurableHost) -> type[BaseHTTPRequestHandler]:
             log.debug("%s - " + format, self.address_string(), *args)
 
         def _handle(self) -> None:
+            started = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -580,6 +637,15 @@ def _make_handler(host: DurableHost) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD" and reply.body:
                 self.wfile.write(reply.body)
+            if host.observer is not None and not self.path.startswith(RPC_PREFIX + "/"):
+                served = HttpServed(
+                    self.command,
+                    urlsplit(self.path).path,
+                    reply.status,
+                    (time.monotonic() - started) * 1000,
+                    reply.function,
+                )
+                host.observer.http_served(served)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 

@@ -191,7 +191,7 @@ def test_bad_input_lists_every_field_and_starts_nothing(stack):
     assert any("Objective Goal" in f or "objectiveGoal" in f for f in fields)
     assert any("Max Total Trials" in f or "maxTotalTrials" in f for f in fields)
     assert any("parameters[0]" in f for f in fields)
-    not_json = requests.post(stack.url("sweeps"), data=b"{not json", timeout=10)
+    not_json = requests.post(stack.url("sweeps"), data=b"{not json", headers=stack.key_header, timeout=10)
     assert not_json.status_code == 400
     assert set(stack.host.instances()) == before
 

@@ -147,7 +147,11 @@ def test_4_a_captured_signed_start_cannot_start_anything_new():
         raw = json.dumps({"learning_rate": 0.02}).encode()
         ts = str(int(time.time()))
         path = "/api/sweeps/train-sweep-template"
-        headers = {"X-Signature-Timestamp": ts, "X-Signature-256": sign(secret, ts, "POST", path, {}, raw)}
+        headers = {
+            "X-Signature-Timestamp": ts,
+            "X-Signature-256": sign(secret, ts, "POST", path, {}, raw),
+            **s.key_header,
+        }
         first = requests.post(s.url("sweeps/train-sweep-template"), data=raw, headers=headers, timeout=30)
         assert first.status_code == 202, first.text
         before = started(s)
@@ -258,6 +262,7 @@ def test_7_a_control_character_in_the_query_run_id_is_a_400(stack):
     answer = requests.post(
         stack.url("sweeps/train-sweep-template") + "?runId=a%00b",
         json={"learning_rate": 0.1},
+        headers=stack.key_header,
         timeout=30,
     )
     assert answer.status_code == 400, answer.text

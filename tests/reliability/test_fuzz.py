@@ -48,8 +48,9 @@ def stack():
 
 
 @pytest.fixture(scope="module")
-def session():
+def session(stack):
     with requests.Session() as s:
+        s.headers.update(stack.key_header)
         yield s
 
 
@@ -101,7 +102,9 @@ def test_flat_route_bad_template_names(stack, session, name):
 @pytest.mark.parametrize("name", ["../x", "..%2Fx", "a/b", "..", ".", "%2e%2e", "x%3Fapi-version%3D1"])
 def test_path_tricks_in_the_template_route_start_nothing(stack, name):
     before, created = len(stack.host.instances()), stack.emulator.calls["put_created"]
-    answer = requests.post(stack.url("sweeps/") + name, json={"lr": 0.1}, timeout=30)
+    answer = requests.post(
+        stack.url("sweeps/") + name, json={"lr": 0.1}, headers=stack.key_header, timeout=30
+    )
     assert 400 <= answer.status_code < 500
     assert len(stack.host.instances()) == before
     assert stack.emulator.calls["put_created"] == created
@@ -123,7 +126,7 @@ def test_path_tricks_in_the_template_route_start_nothing(stack, name):
 @pytest.mark.parametrize("path", ["sweeps", f"sweeps/{VALID_TEMPLATE}"])
 def test_unparseable_and_oversized_bodies(stack, path, raw):
     before = len(stack.host.instances())
-    answer = requests.post(stack.url(path), data=raw, timeout=30)
+    answer = requests.post(stack.url(path), data=raw, headers=stack.key_header, timeout=30)
     assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
     assert _fields(answer)
     assert len(stack.host.instances()) == before
@@ -136,7 +139,8 @@ def test_bad_instance_ids_are_400(stack, path, bad):
     reaches it: HTTP clients collapse dot segments, so it is sent percent-encoded here)."""
     segment = bad if bad.startswith("%") else quote(bad, safe="", errors="surrogatepass")
     url = stack.url(path.format(segment))
-    answer = requests.post(url, timeout=30) if path.endswith("cancel") else requests.get(url, timeout=30)
+    keyed = {"headers": stack.key_header, "timeout": 30}
+    answer = requests.post(url, **keyed) if path.endswith("cancel") else requests.get(url, **keyed)
     assert answer.status_code == 400, answer.text
     assert any("instanceId" in f for f in _fields(answer))
 

@@ -82,6 +82,7 @@ def post_signed(stack: LocalStack, path: str, body) -> requests.Response:
     headers = {
         "X-Signature-Timestamp": ts,
         "X-Signature-256": sign(WEBHOOK, ts, "POST", "/api/" + path, {}, raw),
+        **stack.key_header,
     }
     return requests.post(stack.url(path), data=raw, headers=headers, timeout=30)
 
@@ -157,7 +158,7 @@ def test_no_secret_anywhere_in_a_run_that_uses_one(stack, caplog, capsys):
     bad_answer = post_signed(stack, "sweeps", bad)
     assert bad_answer.status_code == 400
     texts.append(bad_answer.text)
-    unsigned = requests.post(stack.url("sweeps"), json=_secret_body(), timeout=30)
+    unsigned = requests.post(stack.url("sweeps"), json=_secret_body(), headers=stack.key_header, timeout=30)
     assert unsigned.status_code == 401
     texts.append(unsigned.text)
 

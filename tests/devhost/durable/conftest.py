@@ -11,6 +11,7 @@ from tests.devhost.durable import sample_app
 def _reset_sample_state():
     sample_app.FLAKY.update(fail_times=2, calls=0)
     sample_app.EVENTS.clear()
+    sample_app.TIMER_STATUSES.clear()
     sample_app.SHIFT["first"] = "say_hello"
     sample_app.GATE.clear()
     yield

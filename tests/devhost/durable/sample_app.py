@@ -16,6 +16,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 # Mutable knobs the tests poke at (the activities run in-process).
 FLAKY = {"fail_times": 2, "calls": 0}
 EVENTS: list[dict] = []
+TIMER_STATUSES: list[dict] = []  # what each timer invocation was handed as schedule_status
 SHIFT = {"first": "say_hello"}
 GATE = threading.Event()
 
@@ -329,6 +330,16 @@ def echo(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
+@app.route(route="function-level", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def function_level(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("function", status_code=200)
+
+
+@app.route(route="admin-only", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+def admin_only(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("admin", status_code=200)
+
+
 @app.route(route="sync-fail", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def sync_fail(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("route exploded")
@@ -351,4 +362,5 @@ def grid_plain(event: func.EventGridEvent) -> None:
 @app.durable_client_input(client_name="client")
 async def tick_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     EVENTS.append({"timer": timer.past_due})
+    TIMER_STATUSES.append(dict(timer.schedule_status))
     logging.info("timer ticked")

@@ -372,3 +372,34 @@ def test_the_rerun_switch_runs_each_activity_twice_and_records_the_second(monkey
     finally:
         host.stop()
         clock.stop()
+
+
+# -- timer triggers ---------------------------------------------------------------------------
+def test_a_timer_invocation_gets_the_schedule_status_as_it_stood_before_it(manual_host, monkeypatch):
+    """Azure/azure-webjobs-sdk-extensions `Timers/Listener/TimerListener.InvokeJobFunction`: the
+    TimerInfo carries the status before this invocation (Last = the previous invocation, .NET's
+    default DateTime when there was none; Next = the occurrence now firing); it moves on after the
+    function returns. The worker decodes it with azure-functions' TimerRequestConverter."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("SAMPLE_SCHEDULE", "0 */5 * * * *")
+    start = manual_host.clock.now()
+    manual_host.schedule_timer_triggers()
+    manual_host.clock.advance(600)
+    manual_host.clock.wait_quiet()
+    first, second = sample_app.TIMER_STATUSES[:2]
+    due = start.replace(second=0, microsecond=0) + timedelta(minutes=5 - start.minute % 5)
+    assert first["Last"] == "0001-01-01T00:00:00" and first["Next"] == due.isoformat()
+    assert second["Last"] == due.isoformat()
+    assert second["Next"] == (due + timedelta(minutes=5)).isoformat()
+
+
+def test_a_timer_more_often_than_once_a_minute_gets_no_schedule_status(manual_host, monkeypatch):
+    """TimerTriggerAttribute.UseMonitor defaults to false below a one-minute interval (docs:
+    functions-bindings-timer, "useMonitor"), and without the monitor InvokeJobFunction passes a
+    null ScheduleStatus, which TimerRequest reads as {}."""
+    monkeypatch.setenv("SAMPLE_SCHEDULE", "*/10 * * * * *")
+    manual_host.schedule_timer_triggers()
+    manual_host.clock.advance(20)
+    manual_host.clock.wait_quiet()
+    assert sample_app.TIMER_STATUSES and all(status == {} for status in sample_app.TIMER_STATUSES)

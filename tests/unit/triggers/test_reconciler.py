@@ -147,13 +147,24 @@ def test_junk_resources_and_unsafe_tags_never_reach_a_url():
     assert [j["name"] for j in candidates(jobs, HUB)] == [job_name_for("ps-good", "train")]
 
 
-def test_reference_now_follows_the_earlier_of_wall_clock_and_timer():
+def test_reference_now_is_the_occurrence_firing_not_the_previous_one():
+    """Azure/azure-webjobs-sdk-extensions TimerListener.InvokeJobFunction hands the function the
+    schedule status as it stood before the invocation: `Next` is the occurrence now firing,
+    `Last` the previous invocation (`0001-01-01T00:00:00` after a host start). Reading `Last`
+    held every job within its grace on the first pass after each start."""
+
     class Timer:
-        schedule_status = {"Last": "2026-01-05T09:00:00+00:00"}
+        def __init__(self, last: str, next_: str) -> None:
+            self.schedule_status = {"Last": last, "Next": next_, "LastUpdated": last}
 
     wall = datetime(2026, 11, 1, tzinfo=UTC)
-    assert reference_now(Timer(), wall) == datetime(2026, 1, 5, 9, tzinfo=UTC)
-    assert reference_now(object(), wall) == wall
+    first_pass = Timer("0001-01-01T00:00:00", "2026-01-05T09:10:00+00:00")
+    assert reference_now(first_pass, wall) == datetime(2026, 1, 5, 9, 10, tzinfo=UTC)
+    later = Timer("2026-01-05T09:10:00+00:00", "2026-01-05T09:20:00+00:00")
+    assert reference_now(later, wall) == datetime(2026, 1, 5, 9, 20, tzinfo=UTC)
+    skewed = Timer("2026-10-31T23:50:00+00:00", "2026-11-01T00:00:00.5+00:00")  # fired a little early
+    assert reference_now(skewed, wall) == wall
+    assert reference_now(object(), wall) == wall  # no schedule monitor: no status
 
 
 def test_reconcile_cancels_records_and_survives_failures(caplog):
