@@ -27,11 +27,12 @@ Callback = Callable[[], None]
 class TimerHandle:
     """Returned by `call_at`; `cancel()` stops a callback that has not run yet."""
 
-    __slots__ = ("cancelled", "when")
+    __slots__ = ("background", "cancelled", "when")
 
-    def __init__(self, when: datetime) -> None:
+    def __init__(self, when: datetime, background: bool = False) -> None:
         self.when = when
         self.cancelled = False
+        self.background = background
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -56,10 +57,13 @@ class Clock:
         raise NotImplementedError
 
     # -- scheduling -------------------------------------------------------
-    def call_at(self, when: datetime, fn: Callback) -> TimerHandle:
+    def call_at(self, when: datetime, fn: Callback, *, background: bool = False) -> TimerHandle:
+        """Run `fn` at `when`. A `background` callback (a timer trigger's schedule) runs when time
+        gets there, but never makes virtual time move on its own: an idle stack whose only
+        callbacks are background ones stays put instead of jumping from one to the next forever."""
         if when.tzinfo is None:
             raise ValueError("call_at needs an aware datetime")
-        handle = TimerHandle(when)
+        handle = TimerHandle(when, background)
         with self._cond:
             heapq.heappush(self._heap, (when, next(self._seq), handle, fn))
             self._cond.notify_all()
@@ -228,10 +232,16 @@ class VirtualClock(Clock):
                 self._cond.wait(timeout=min(remaining, 0.05))
         return True
 
+    def _foreground_pending(self) -> bool:
+        """Is a live callback other than a background one waiting (caller holds the lock)?"""
+        if self._heap and not self._heap[0][2].background:
+            return True
+        return any(not h.cancelled and not h.background for _, _, h, _ in self._heap)
+
     def _idle(self) -> None:
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)  # never jump to a timer nobody waits for
-        if not (self.auto and self._busy == 0 and self._heap):
+        if not (self.auto and self._busy == 0 and self._heap and self._foreground_pending()):
             self._cond.wait(timeout=0.05)
             return
         # Let the stack settle, then jump if still quiet.

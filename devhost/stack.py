@@ -31,6 +31,7 @@ from devhost.emulator.rehearsals import RehearsalSetup
 from devhost.keyvault import KeyVaultEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RECONCILE_SCHEDULE = "0 */10 * * * *"
 
 
 @dataclass
@@ -131,6 +132,7 @@ class LocalStack:
         env = {
             "TASKHUB_NAME": "polysyncsweeps",
             "INSTANCE_ID_KEY": secrets.token_urlsafe(32),
+            "RECONCILE_SCHEDULE": DEFAULT_RECONCILE_SCHEDULE,  # as infra/app/function.bicep sets it
         }
         if workspace_id:
             env["AZUREML_WORKSPACE_ID"] = workspace_id

@@ -284,7 +284,8 @@ class DurableHost:
             self.fire_timer_trigger(name, occurrence=when)
             self._arm_cron(name, schedule)
 
-        self._timer_handles[name] = self.clock.call_at(when, tick)
+        # background: a schedule fires as time passes, and never makes idle virtual time run on
+        self._timer_handles[name] = self.clock.call_at(when, tick, background=True)
 
     # -- bindings ---------------------------------------------------------------------------
     def _code_suffix(self) -> str:

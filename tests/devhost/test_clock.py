@@ -85,3 +85,27 @@ def test_real_clock_fires_on_the_wall_clock():
         assert time.monotonic() - began >= 0.09
     finally:
         clock.stop()
+
+
+def test_background_callbacks_fire_as_time_passes_but_never_move_it_alone():
+    """A timer trigger's schedule is background: passing time fires it in order with the rest,
+    and an idle stack with only background callbacks left stays put (it would otherwise jump
+    from one occurrence to the next forever)."""
+    clock = VirtualClock().start()
+    try:
+        start = clock.now()
+        seen: list[str] = []
+        done = threading.Event()
+        for minutes in (10, 20, 30, 40):
+            clock.call_at(
+                start + timedelta(minutes=minutes),
+                lambda m=minutes: seen.append(f"tick {m}"),
+                background=True,
+            )
+        clock.call_later(25 * 60, lambda: (seen.append("work"), done.set()))
+        assert _wait(done)
+        time.sleep(0.2)  # idle now: only the background ticks at 30 and 40 minutes remain
+        assert seen == ["tick 10", "tick 20", "work"]
+        assert clock.now() - start == timedelta(minutes=25)
+    finally:
+        clock.stop()

@@ -1,0 +1,255 @@
+"""`python -m devhost run REQUEST.json`: one request end to end, as Polysync would send it.
+
+The whole stack starts, the request goes through the app's real HTTP start route (with the
+function key), the run is followed through the status route (a line per change) and the final
+result is printed as JSON on stdout.
+
+Exit codes: 0 Success, 1 Failed (or the app could not start the run), 2 bad input (the request
+file or an option; a 4xx from the start route), 3 Cancelled (Ctrl-C or `--timeout` included),
+130 stopped waiting while the job may still run (only when you say so, or press Ctrl-C twice).
+
+A real workspace (`--workspace`) runs paid compute, and this process is the only thing tracking
+its job: it waits as long as the sweep runs (no timeout unless given), Ctrl-C asks whether to
+cancel the job (no terminal to ask: it cancels), and a `--timeout` that runs out cancels the
+job and says so. Nothing here leaves a job running without saying where it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from devhost import cli_rehearsal
+from devhost.cli_rehearsal import RehearsalOptionError
+from devhost.console import FINISHED, run_line, status_view_of
+from devhost.stack import LocalStack
+
+EXIT = {"Success": 0, "Failed": 1, "Cancelled": 3}
+EXIT_BAD_INPUT = 2
+EXIT_STOPPED_WAITING = 130
+EMULATOR_TIMEOUT = 120.0  # wall seconds: a virtual-time run takes a few
+
+
+class BadRequestFile(ValueError):
+    """The request file is not something the start routes take; the message says what is."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("request", help="JSON file: structured body (externalId, ...), or {template, body}")
+    parser.add_argument(
+        "--workspace", help="ARM id of a real Azure ML workspace (uses your Azure credential)"
+    )
+    parser.add_argument("--real-clock", action="store_true", help="wall-clock time instead of virtual time")
+    parser.add_argument("--no-events", action="store_true", help="do not deliver Event Grid events")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="wall seconds to wait before cancelling the run (default: 120 on the emulator in virtual time; "
+        "none with --workspace, --real-clock or a rehearsal)",
+    )
+    cli_rehearsal.add_arguments(parser)
+
+
+def start_path(request: Any) -> tuple[str, dict[str, Any]]:
+    """A request file holds the structured body (`externalId`), or `{"template": ..., "body": {...}}`
+    for Polysync's flat form."""
+    if not isinstance(request, dict):
+        raise BadRequestFile("expected a JSON object")
+    if "externalId" in request:
+        return "sweeps", request
+    if isinstance(request.get("template"), str) and isinstance(request.get("body"), dict):
+        return f"sweeps/{request['template']}", request["body"]
+    raise BadRequestFile(
+        "expected the structured body (with externalId, as examples/sample-request.json) or "
+        '{"template": "<template job>", "body": {...}} (as examples/flat-request.json)'
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        request = json.loads(Path(args.request).read_text())
+        path, body = start_path(request)
+    except (OSError, ValueError) as exc:
+        print(f"{args.request}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    stack_box: list[LocalStack] = []
+    say = _say_later(stack_box)
+    try:
+        rehearsal = cli_rehearsal.setup_from_args(
+            args, cli_rehearsal.progress_listener(say, name_sweeps=False, announce_end=False)
+        )
+    except RehearsalOptionError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    real_time = bool(args.real_clock or args.workspace or rehearsal)
+    progress = RunProgress(stack_box)
+    stack = LocalStack.start(
+        # a rehearsal's trials take wall time: the run follows the wall clock, events arrive live
+        virtual=not real_time,
+        events=not args.no_events,
+        workspace_id=args.workspace,
+        rehearsal=rehearsal,
+        timers=True,
+        observer=progress,
+    )
+    stack_box.append(stack)
+    try:
+        _progress(stack, f"workspace {stack.env['AZUREML_WORKSPACE_ID']}")
+        if stack.emulator is not None:
+            cli_rehearsal.seed_templates(stack.emulator, args.template, say)
+            template = request.get("externalId", request.get("template"))
+            cli_rehearsal.template_beside(
+                stack.emulator, Path(args.request), template if isinstance(template, str) else None, say
+            )
+        if rehearsal is not None:
+            _progress(
+                stack, f"rehearsing sweeps with {rehearsal.code.describe()}; runs in {rehearsal.runs_dir}"
+            )
+        answer = stack.post(path, body)
+        if 400 <= answer.status_code < 500:
+            print(json.dumps(answer.json(), indent=2))
+            return EXIT_BAD_INPUT
+        if answer.status_code != 202:
+            print(f"start failed: HTTP {answer.status_code} {answer.text}", file=sys.stderr)
+            return 1
+        instance_id = answer.json()["id"]
+        _progress(stack, f"started instance {instance_id}")
+        timeout = args.timeout if args.timeout is not None else (None if real_time else EMULATOR_TIMEOUT)
+        view, code = _wait(stack, instance_id, timeout, paid=bool(args.workspace))
+        print(json.dumps(view, indent=2))
+        _rehearsal_summary(stack, view.get("jobName"))
+        return code if code is not None else EXIT.get(view.get("status"), 1)
+    except RehearsalOptionError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        stack.stop()
+
+
+# -- waiting --------------------------------------------------------------------------------------
+def _wait(
+    stack: LocalStack, instance_id: str, timeout: float | None, *, paid: bool
+) -> tuple[dict, int | None]:
+    """Follow the run to its end. Returns its view, and an exit code when it is not the run's own."""
+    seen: dict[str, Any] = {}
+    try:
+        return _follow(stack, instance_id, timeout, seen), None
+    except TimeoutError:
+        _progress(stack, f"gave up waiting after {timeout:g} s (--timeout): cancelling the run and its job")
+        return _cancel(stack, instance_id, paid=paid)
+    except KeyboardInterrupt:
+        if paid and not _ask_to_cancel(seen):
+            return _left_running(stack, seen, "you chose to leave it running")
+        _progress(stack, "cancelling the run (Ctrl-C again stops waiting)")
+        return _cancel(stack, instance_id, paid=paid)
+
+
+def _cancel(stack: LocalStack, instance_id: str, *, paid: bool) -> tuple[dict, int | None]:
+    """Cancel through the app's cancel route (which cancels the Azure ML job once it exists) and
+    follow the run until it has ended."""
+    answer = stack.post(f"sweeps/{instance_id}/cancel", {"reason": "cancelled from devhost run"})
+    seen: dict[str, Any] = (
+        answer.json() if answer.headers.get("Content-Type", "").startswith("application/json") else {}
+    )
+    try:
+        return _follow(stack, instance_id, None if paid else EMULATOR_TIMEOUT, seen), None
+    except (KeyboardInterrupt, TimeoutError):
+        return _left_running(stack, seen, "stopped waiting for the cancel to finish; it was sent to Azure ML")
+
+
+def _left_running(stack: LocalStack, seen: dict[str, Any], why: str) -> tuple[dict, int]:
+    job, url = seen.get("jobName"), seen.get("monitorUrl")
+    if job:
+        where = f"Azure ML job {job} may still be running ({why}): {url or 'see Azure ML studio'}"
+    else:
+        where = f"no Azure ML job was seen yet ({why}); check the workspace's jobs tagged polysync.instanceId"
+    _progress(stack, where)
+    return seen, EXIT_STOPPED_WAITING
+
+
+def _ask_to_cancel(seen: dict[str, Any]) -> bool:
+    """Ask on the terminal; without one (or on a second Ctrl-C / end of input) the answer is yes."""
+    if not sys.stdin.isatty():
+        return True
+    job = seen.get("jobName") or "the sweep job (not submitted yet)"
+    try:
+        reply = input(f"\nCancel Azure ML job {job}? It keeps running (and costing) otherwise. [Y/n] ")
+    except (EOFError, KeyboardInterrupt):
+        return True
+    return reply.strip().lower() not in ("n", "no")
+
+
+def _follow(
+    stack: LocalStack, instance_id: str, timeout: float | None, seen: dict[str, Any]
+) -> dict[str, Any]:
+    """Poll the status route until the run has ended; TimeoutError past `timeout` wall seconds.
+    `seen` keeps the last view (for whoever handles an interrupt). The progress lines come from
+    RunProgress, which sees every change as the host makes it."""
+    deadline = time.monotonic() + timeout if timeout is not None else float("inf")
+    while True:
+        view = stack.get(f"sweeps/{instance_id}").json()
+        seen.clear()
+        seen.update(view)
+        if view.get("runtimeStatus") in FINISHED:
+            return view
+        if time.monotonic() >= deadline:
+            raise TimeoutError
+        time.sleep(0.05 if stack.clock.virtual else 0.5)
+
+
+class RunProgress:
+    """A line per change of the run's status, as the host makes it (devhost.durable.observer)."""
+
+    def __init__(self, stack_box: list[LocalStack]) -> None:
+        self._stack_box = stack_box
+        self._last: dict[str, str] = {}
+
+    def http_served(self, served: Any) -> None:
+        return None
+
+    def function_ran(self, ran: Any) -> None:
+        return None
+
+    def instance_touched(self, instance_id: str) -> None:
+        if not self._stack_box:
+            return
+        stack = self._stack_box[0]
+        view = status_view_of(stack, instance_id)
+        line = run_line(view) if view is not None else None
+        if line is not None and self._last.get(instance_id) != line:
+            self._last[instance_id] = line
+            _progress(stack, line)
+
+
+# -- output ---------------------------------------------------------------------------------------
+def _progress(stack: LocalStack, line: str) -> None:
+    stamp = stack.clock.now().strftime("%Y-%m-%d %H:%M:%S")
+    print(f"[{stamp}{' virtual' if stack.clock.virtual else ''}] {line}", file=sys.stderr, flush=True)
+
+
+def _say_later(stack_box: list[LocalStack]) -> cli_rehearsal.Say:
+    """Progress lines from threads that may start before the stack is returned."""
+
+    def say(line: str) -> None:
+        if stack_box:
+            _progress(stack_box[0], line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    return say
+
+
+def _rehearsal_summary(stack: LocalStack, job_name: Any) -> None:
+    """After the result: where the rehearsed sweep's trials, outputs and report are."""
+    rehearsals = stack.emulator.rehearsals if stack.emulator is not None else None
+    sweep = rehearsals.get(job_name) if rehearsals is not None and isinstance(job_name, str) else None
+    if sweep is None:
+        return
+    sweep.settled.wait(30)
+    if sweep.outcome is not None:
+        for line in cli_rehearsal.outcome_lines(sweep.outcome):
+            _progress(stack, line)
