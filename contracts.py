@@ -130,15 +130,22 @@ class SweepInput:
     job_name: str  # derived from the instance id (foundry.names.job_name_for)
     policy: PollPolicy = field(default_factory=PollPolicy)
     state: dict[str, Any] | None = None  # the previous generation's LoopState; None in the first
+    # The template's own definition as the start route read it (foundry.jobs.template_definition):
+    # the first generation submits from it instead of fetching it again. None: fetch it (the
+    # start route could not reach Azure ML, or the run was started by an earlier deployment).
+    template_job: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "request": self.request,
             "template": self.template,
             "jobName": self.job_name,
             "policy": self.policy.to_dict(),
             "state": self.state,
         }
+        if self.template_job is not None:
+            out["templateJob"] = self.template_job
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepInput:
@@ -148,11 +155,15 @@ class SweepInput:
             job_name=str(data["jobName"]),
             policy=PollPolicy.from_dict(data.get("policy")),
             state=data.get("state"),
+            template_job=data.get("templateJob"),
         )
 
     def next_generation(self, state: dict[str, Any]) -> dict[str, Any]:
-        """The input of the generation that continues this one."""
-        return {**self.to_dict(), "state": state}
+        """The input of the generation that continues this one (the template is not carried:
+        the job is submitted by then, and every generation's history would hold it)."""
+        out = {**self.to_dict(), "state": state}
+        out.pop("templateJob", None)
+        return out
 
 
 # -- activity inputs and answers -------------------------------------------------------------

@@ -36,13 +36,15 @@ from contracts import (
 )
 from foundry.errors import (
     AzureMLError,
+    BadRequestError,
     ConflictError,
     FoundryError,
     NotFoundError,
     ThrottledError,
     TransientError,
+    template_not_found,
 )
-from foundry.jobs import JobView
+from foundry.jobs import JobView, template_definition
 from foundry.monitor import monitor_url
 from runtime import services
 
@@ -66,17 +68,10 @@ def fetch_template(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         job = JobView.from_rest(services.client().get_job(name))
     except NotFoundError as exc:
-        exc.code = "TemplateNotFound"
-        exc.hint = (
-            f"No job named '{name}' in the workspace. Set the Polysync job's External Id to the "
-            "name of an existing Sweep job (GET /api/templates lists them)."
-        )
-        return refusal(exc.to_dict())
+        return refusal(template_not_found(name, exc).to_dict())
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
         return _answer(exc)
-    if not isinstance(job.raw.get("properties"), dict):
-        return answer(TemplateFetched(dict(job.raw)))  # the builder says why this is no template
-    return answer(TemplateFetched({"name": job.name, "properties": job.definition()}))
+    return answer(TemplateFetched(template_definition(job)))
 
 
 @bp.activity_trigger(input_name="payload")
@@ -111,10 +106,21 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
             if existing is None:
                 raise
             return _adopt_or_refuse(existing, order)
+    except BadRequestError as exc:
+        return refusal(_explained(exc))
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
         return _answer(exc)
     log.info("submitted sweep job %s for instance %s", order.job_name, order.instance_id)
     return _submitted(JobView.from_rest(job), order.job_name, adopted=False)
+
+
+def _explained(exc: BadRequestError) -> dict[str, Any]:
+    """Azure ML's refusal of the sweep, with the attribute to change when it is about the compute
+    or environment (Azure ML's own hint only says to read the message)."""
+    from polysync.failures import rejection
+
+    why = rejection(exc.code, exc.message, exc.target)
+    return why.to_dict() if why is not None else exc.to_dict()
 
 
 def _get_or_none(job_name: str) -> JobView | None:

@@ -1,4 +1,5 @@
-"""Azure ML jobs REST client (control plane, ARM).
+"""Azure ML jobs REST client (control plane, ARM): jobs, and the workspace's computes and
+environment versions a run may name.
 
 An explicit retry loop rather than urllib3's Retry: it must honour ARM's
 `Retry-After` within a total time budget, retry PUTs (idempotent here: same
@@ -102,6 +103,12 @@ class AzureMLClient:
             return base
         return f"{base}/{quote(validate_job_name(name, 'name'), safe='')}"
 
+    def workspace_url(self, *segments: str) -> str:
+        """A URL under the workspace; every segment URL-quoted (never a path of its own)."""
+        return f"{self.arm_endpoint}{self.workspace.jobs_path}/" + "/".join(
+            quote(s, safe="") for s in segments
+        )
+
     # ------------------------------------------------------------- public API
 
     def get_job(self, name: str) -> dict[str, Any]:
@@ -132,27 +139,48 @@ class AzureMLClient:
             params["tag"] = tag
         if list_view_type:
             params["listViewType"] = list_view_type
-        url: str | None = self.jobs_url()
+        for job in self._listed(self.jobs_url(), params, "jobs"):
+            if job_type and str(JobView.from_rest(job).job_type).lower() != job_type.lower():
+                continue
+            yield job
+
+    def list_computes(self) -> Iterator[dict[str, Any]]:
+        """Every compute of the workspace (all pages)."""
+        return self._listed(self.workspace_url("computes"), {}, "computes")
+
+    def get_environment_version(self, name: str, version: str) -> dict[str, Any]:
+        """GET one environment version; NotFoundError when absent."""
+        return self._json(
+            self._request("GET", self.workspace_url("environments", name, "versions", version), ok=(200,))
+        )
+
+    def environment_has_versions(self, name: str) -> bool:
+        """Does the workspace have any version of environment `name` (what `name@latest` needs)?"""
+        page = self._json(
+            self._request("GET", self.workspace_url("environments", name, "versions"), ok=(200,))
+        )
+        return bool(page.get("value"))
+
+    def _listed(self, first: str, params: dict[str, str], what: str) -> Iterator[dict[str, Any]]:
+        """The objects of every page of a list, following `nextLink` (same host only)."""
+        url: str | None = first
         seen: set[str] = set()
         pages = 0
         while url:
             pages += 1
             if pages > MAX_PAGES:
-                raise AzureMLError(f"More than {MAX_PAGES} pages of jobs.", code="TooManyPages", status=502)
+                raise AzureMLError(f"More than {MAX_PAGES} pages of {what}.", code="TooManyPages", status=502)
             page = self._json(self._request("GET", url, params=params, ok=(200,)))
-            for job in page.get("value") or []:
-                if not isinstance(job, dict):
-                    continue
-                if job_type and str(JobView.from_rest(job).job_type).lower() != job_type.lower():
-                    continue
-                yield job
+            for item in page.get("value") or []:
+                if isinstance(item, dict):
+                    yield item
             next_link = page.get("nextLink")
             params = {}  # nextLink carries its own query string
             url = self._check_next_link(next_link) if next_link else None
             if url is not None:
                 if url in seen:
                     raise AzureMLError(
-                        "The jobs list repeats a page (nextLink loop).", code="PagingLoop", status=502
+                        f"The {what} list repeats a page (nextLink loop).", code="PagingLoop", status=502
                     )
                 seen.add(url)
 

@@ -135,6 +135,17 @@ class BadRequestError(AzureMLError):
     default_status = 400
 
 
+def template_not_found(name: str, cause: NotFoundError | None = None) -> NotFoundError:
+    """The answer when the External Id names no job of the workspace."""
+    return NotFoundError(
+        cause.message if cause is not None else f"Could not find job '{name}' in the workspace.",
+        code="TemplateNotFound",
+        hint=f"No job named '{name}' in the workspace. Set the Polysync job's External Id to the "
+        "name of an existing Sweep job (GET /api/templates lists them).",
+        status=404,
+    )
+
+
 class _ResponseLike(Protocol):
     status_code: int
     text: str

@@ -168,6 +168,15 @@ class JobView:
         return {"properties": props}
 
 
+def template_definition(job: JobView) -> dict[str, Any]:
+    """What a run copies from its template: the template's name and own definition, without
+    the service's state about the template's own run (a job without properties stays as it is:
+    the sweep body builder says why it is no template)."""
+    if not isinstance(job.raw.get("properties"), dict):
+        return dict(job.raw)
+    return {"name": job.name, "properties": job.definition()}
+
+
 def _server_key(key: str) -> bool:
     lower = key.lower()
     return lower in _SERVER_PROPERTY_KEYS or lower.startswith(_SERVER_PROPERTY_PREFIXES)

@@ -23,8 +23,12 @@ _HASH_LEN = 16
 
 
 def _check(value: Any, field: str, pattern: re.Pattern[str], max_len: int, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise RequestValidationError([FieldError(field, f"{field} is required: give a {what}.")])
+    if value is None or value == "":
+        raise RequestValidationError([FieldError(field, f"{field} is required: give {_a(what)}.")])
+    if not isinstance(value, str):
+        raise RequestValidationError(
+            [FieldError(field, f"{field} must be text ({_a(what)}), not {json_type(value)}.")]
+        )
     if len(value) > max_len:
         raise RequestValidationError(
             [FieldError(field, f"{field} is {len(value)} characters long; the limit is {max_len}.")]
@@ -40,6 +44,23 @@ def _check(value: Any, field: str, pattern: re.Pattern[str], max_len: int, what:
             ]
         )
     return value
+
+
+def _a(what: str) -> str:
+    return f"{'an' if what[:1].lower() in 'aeiou' else 'a'} {what}"
+
+
+def json_type(value: Any) -> str:
+    """How a JSON reader would name the type of `value` (for "must be text, not a number")."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "text" if isinstance(value, str) else "null"
 
 
 def validate_job_name(value: Any, field: str = "name") -> str:

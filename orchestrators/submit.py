@@ -20,26 +20,15 @@ def submit(run: Run):
     state = LoopState(azure_status=JobStatus.NOT_STARTED.value, started_at=run.now())
     run.publish(state, submitted=False)
 
-    fetched = yield from _until_answered(run, state, FETCH_TEMPLATE, {"template": run.input.template})
-    if state.cancel_requested:
-        raise run.ended(
-            CANCELLED,
-            run_error(
-                "CancelledBeforeSubmit",
-                "The run was cancelled before the sweep job was submitted; no Azure ML job was started.",
-                None,
-            ),
-            state,
-        )
-    if not fetched.ok:
-        raise run.ended(FAILED, fetched.error, state)
+    template = run.input.template_job
+    if template is None:  # the start route could not read it: fetch it, waiting Azure ML out
+        fetched = yield from _until_answered(run, state, FETCH_TEMPLATE, {"template": run.input.template})
+        _stop_if_cancelled(run, state)
+        if not fetched.ok:
+            raise run.ended(FAILED, fetched.error, state)
+        template = TemplateFetched.from_dict(fetched.value).job
 
-    order = SubmitOrder(
-        run.context.instance_id,
-        run.input.job_name,
-        run.input.request,
-        TemplateFetched.from_dict(fetched.value).job,
-    )
+    order = SubmitOrder(run.context.instance_id, run.input.job_name, run.input.request, template)
     outcome = yield from _until_answered(run, state, SUBMIT_SWEEP, order.to_dict())
     if outcome.ok:
         submitted = Submitted.from_dict(outcome.value)
@@ -54,6 +43,20 @@ def submit(run: Run):
     state.interval = 0.0  # the wait starts at the poll floor
     run.publish(state)
     return state
+
+
+def _stop_if_cancelled(run: Run, state: LoopState) -> None:
+    """A cancel that arrived before anything was submitted ends the run with nothing started."""
+    if state.cancel_requested:
+        raise run.ended(
+            CANCELLED,
+            run_error(
+                "CancelledBeforeSubmit",
+                "The run was cancelled before the sweep job was submitted; no Azure ML job was started.",
+                None,
+            ),
+            state,
+        )
 
 
 def _until_answered(run: Run, state: LoopState, name: str, payload: dict[str, Any]):

@@ -65,6 +65,27 @@ def _mentions_missing(text: str, thing: str) -> bool:
     )
 
 
+COMPUTE_HINT = (
+    "Set the 'AI Foundry Compute Name' attribute to a compute of the workspace (Azure ML studio, "
+    "Compute), or fix the template's compute."
+)
+ENVIRONMENT_HINT = (
+    "Set the 'AI Foundry Environment Name' attribute to an existing environment ('name:version' or "
+    "'name@latest'), or fix the template's environment."
+)
+
+
+def rejection(code: str, message: str, target: str | None) -> Failure | None:
+    """Why Azure ML refused to create the sweep (a 400 to its PUT), naming the attribute to change
+    when the refusal is about the compute or the environment; None otherwise."""
+    text = f"{target or ''} {code} {message}".lower()
+    if "computeid" in text or "computenotfound" in text or _mentions_missing(text, "compute"):
+        return Failure("ComputeNotFound", message, COMPUTE_HINT)
+    if "environmentid" in text or "environmentnotfound" in text or _mentions_missing(text, "environment"):
+        return Failure("EnvironmentNotFound", message, ENVIRONMENT_HINT)
+    return None
+
+
 def classify_failure(job: JobView, *, objective_metric: str | None) -> Failure:
     """An actionable Failure for a failed, cancelled or stalled sweep job."""
     status = job.status or JobStatus.UNKNOWN
@@ -89,18 +110,9 @@ def classify_failure(job: JobView, *, objective_metric: str | None) -> Failure:
     if "authorization" in text or "forbidden" in text or "unauthorized" in text:
         return Failure(code or "AuthorizationFailed", message or "Access was denied.", HINT_ROLE)
     if _mentions_missing(text, "compute"):
-        return Failure(
-            "ComputeNotFound",
-            message or "The compute target was not found.",
-            "Set the 'AI Foundry Compute Name' attribute to an existing compute cluster in the workspace.",
-        )
+        return Failure("ComputeNotFound", message or "The compute target was not found.", COMPUTE_HINT)
     if _mentions_missing(text, "environment"):
-        return Failure(
-            "EnvironmentNotFound",
-            message or "The environment was not found.",
-            "Set the 'AI Foundry Environment Name' attribute to an existing environment "
-            "('name:version' or 'name@latest').",
-        )
+        return Failure("EnvironmentNotFound", message or "The environment was not found.", ENVIRONMENT_HINT)
     if status is JobStatus.CANCELED:
         return Failure(code or "Canceled", message or "The sweep job was canceled.", None)
     if status.is_stalled:

@@ -20,17 +20,30 @@ KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
 log = logging.getLogger(__name__)
 
 
-class UnresolvedKeyVaultReference(ValueError):
+class SettingError(ValueError):
+    """An app setting the app cannot use; the message names the setting and the fix. Routes
+    answer it as a JSON 500 naming the setting (the caller cannot fix it; the operator can)."""
+
+    code = "InvalidSetting"
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class UnresolvedKeyVaultReference(SettingError):
     """An app setting still holds the literal `@Microsoft.KeyVault(...)` text, not the secret."""
+
+    code = "SettingUnresolved"
 
     def __init__(self, name: str) -> None:
         super().__init__(
             f"{name} is an unresolved Key Vault reference: the platform passed the reference text, "
             "not the secret. Check the reference status (portal: the app's Environment variables; or "
             "GET <app id>/config/configreferences/appsettings), fix the vault access or the secret, "
-            "then restart the app (docs/deploy.md, First deploy)."
+            "then restart the app (docs/deploy.md, First deploy).",
+            name,
         )
-        self.setting = name
 
 
 @dataclass(frozen=True)

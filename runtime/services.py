@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
+    from foundry.auth import TokenProvider
+    from foundry.catalog import WorkspaceCatalog
     from foundry.client import AzureMLClient
     from foundry.vault import RunSecretVault
 
@@ -40,16 +42,57 @@ def client() -> AzureMLClient:
 
 @cache
 def _client() -> AzureMLClient:
-    from foundry.auth import token_provider_from_settings
     from foundry.client import AzureMLClient
 
     s = settings()
     return AzureMLClient(
         s.workspace,
-        token_provider_from_settings(s),
+        _tokens(),
         arm_endpoint=s.arm_endpoint,
         sleep=lambda seconds: _sleep(seconds),
     )
+
+
+def start_client() -> AzureMLClient:
+    """The client of the start route, which a caller waits on: two attempts within 10 s, then
+    the route starts the run anyway and the orchestration waits Azure ML out on durable timers."""
+    with _lock:
+        return _start_client()
+
+
+@cache
+def _start_client() -> AzureMLClient:
+    from foundry.client import AzureMLClient
+
+    s = settings()
+    return AzureMLClient(
+        s.workspace,
+        _tokens(),
+        arm_endpoint=s.arm_endpoint,
+        sleep=lambda seconds: _sleep(seconds),
+        max_attempts=2,
+        max_total_seconds=10,
+    )
+
+
+def catalog() -> WorkspaceCatalog:
+    """What the workspace holds (computes, environment versions), remembered for a while."""
+    with _lock:
+        return _catalog()
+
+
+@cache
+def _catalog() -> WorkspaceCatalog:
+    from foundry.catalog import WorkspaceCatalog
+
+    return WorkspaceCatalog(start_client)
+
+
+@cache
+def _tokens() -> TokenProvider:
+    from foundry.auth import token_provider_from_settings
+
+    return token_provider_from_settings(settings())
 
 
 def use_sleep(sleep: Callable[[float], None] | None) -> None:
@@ -76,4 +119,7 @@ def reset() -> None:
     with _lock:
         settings.cache_clear()
         _client.cache_clear()
+        _start_client.cache_clear()
+        _catalog.cache_clear()
+        _tokens.cache_clear()
         _vault.cache_clear()

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from contracts import PollPolicy
 from foundry.workspace import Workspace
-from runtime.secrets import Unresolved, is_key_vault_reference, read_secret, refuse, resolved
+from runtime.secrets import SettingError, Unresolved, is_key_vault_reference, read_secret, refuse, resolved
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 
@@ -34,11 +34,11 @@ def _number(env: Mapping[str, str], name: str, *, integer: bool = False) -> floa
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a number of {'polls' if integer else 'seconds'}") from None
+        raise SettingError(f"{name} must be a number of {'polls' if integer else 'seconds'}", name) from None
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number")
+        raise SettingError(f"{name} must be a positive number", name)
     if integer and not value.is_integer():
-        raise ValueError(f"{name} must be a whole number")
+        raise SettingError(f"{name} must be a whole number", name)
     return value
 
 
@@ -50,7 +50,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
         return True
     if raw.lower() in ("false", "0", "no", "off"):
         return False
-    raise ValueError(f"{name} must be true or false")
+    raise SettingError(f"{name} must be true or false", name)
 
 
 def _vault_url(env: Mapping[str, str]) -> str | None:
@@ -59,7 +59,10 @@ def _vault_url(env: Mapping[str, str]) -> str | None:
         return None
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment or parts.path.strip("/"):
-        raise ValueError("RUN_SECRETS_VAULT_URL must be a vault URL such as https://<vault>.vault.azure.net")
+        raise SettingError(
+            "RUN_SECRETS_VAULT_URL must be a vault URL such as https://<vault>.vault.azure.net",
+            "RUN_SECRETS_VAULT_URL",
+        )
     return url.rstrip("/")
 
 
@@ -81,7 +84,10 @@ def _poll_policy(env: Mapping[str, str]) -> PollPolicy:
     }
     if given["polls_per_generation"] is not None:
         given["polls_per_generation"] = int(given["polls_per_generation"])
-    return PollPolicy(**{name: value for name, value in given.items() if value is not None})
+    try:
+        return PollPolicy(**{name: value for name, value in given.items() if value is not None})
+    except ValueError as exc:  # the message names the SWEEP_* settings that disagree
+        raise SettingError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,7 @@ class Settings:
         """Read every setting; a malformed number raises ValueError naming the setting."""
         endpoint = (_text(environ, "AZUREML_ARM_ENDPOINT") or DEFAULT_ARM_ENDPOINT).rstrip("/")
         if not endpoint.startswith(("https://", "http://")):
-            raise ValueError("AZUREML_ARM_ENDPOINT must be an http(s) URL")
+            raise SettingError("AZUREML_ARM_ENDPOINT must be an http(s) URL", "AZUREML_ARM_ENDPOINT")
         return cls(
             workspace_id=_text(environ, "AZUREML_WORKSPACE_ID"),
             arm_endpoint=endpoint,
@@ -148,5 +154,10 @@ class Settings:
     def workspace(self) -> Workspace:
         """The parsed workspace; ValueError naming AZUREML_WORKSPACE_ID when unset or malformed."""
         if not self.workspace_id:
-            raise ValueError("AZUREML_WORKSPACE_ID is not set: set it to the workspace ARM id")
-        return Workspace.parse(self.workspace_id, self.tenant_id)
+            raise SettingError(
+                "AZUREML_WORKSPACE_ID is not set: set it to the workspace ARM id", "AZUREML_WORKSPACE_ID"
+            )
+        try:
+            return Workspace.parse(self.workspace_id, self.tenant_id)
+        except ValueError as exc:
+            raise SettingError(str(exc), "AZUREML_WORKSPACE_ID") from None

@@ -270,7 +270,16 @@ def parse_flat_request(
     body_name = _display_name(body.get("name"), "name", errors)
     body_run_id = _run_id(body.get("runId"), "runId", errors)
     final_name = _display_name(name, "name", errors) or body_name
-    final_run_id = _run_id(run_id, "runId", errors) or body_run_id
+    query_run_id = _run_id(run_id, "runId", errors)
+    if query_run_id and body_run_id and query_run_id != body_run_id:
+        errors.append(
+            FieldError(
+                "runId",
+                "runId is given in the query string and in the body with different values; send it once, "
+                "or the same in both.",
+            )
+        )
+    final_run_id = query_run_id or body_run_id
 
     raw_attrs: dict[str, Any] = {}
     params: list[tuple[int, str, Parameter]] = []

@@ -294,8 +294,8 @@ def test_the_command_line_rehearses_a_request_showing_trial_progress_and_the_rep
     assert f"template train-sweep-rehearsal from {tmp_path / 'train-sweep-rehearsal.json'}" in err
     assert f"trial {job}_0 started: " in err and f"trial {job}_1 started: " in err
     assert "2/2 trials done (" in err and ", best " in err
-    assert f"Azure ML: {job} is Running" in err  # the sweep's events, live on the wall clock
-    assert f"Azure ML: {job}_0 is" not in err  # a trial's events would repeat its progress lines
+    assert f"Running: Azure ML job {job} is Running" in err  # the run's status, live on the wall clock
+    assert f"{job}_0 is" not in err  # a trial's events would repeat its progress lines
     last = err.strip().splitlines()[-1]
     report = runs / job / "report" / "report.md"
     assert last.endswith(f"report: {report}") and report.is_file()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -14,6 +15,8 @@ from devhost.durable import replay_prefixes
 from devhost.emulator import FaultPlan
 from devhost.stack import LocalStack
 from tests.e2e.helpers import start, structured, wait_finished, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,9 @@ def test_success_reports_status_monitor_url_best_trial_and_outputs(stack):
     assert props["tags"]["polysync.runId"] == "e2e-success"
     assert props["objective"] == {"goal": "Maximize", "primaryMetric": "accuracy"}
     # every activity ran twice (the module's at-least-once switch): still one job, PUT once
-    assert stack.host.metrics.activities_rerun >= 3  # fetch, submit, the status GET
+    assert (
+        stack.host.metrics.activities_rerun >= 2
+    )  # submit, the status GET (the start route read the template)
     assert sum(n for (kind, status), n in stack.emulator.calls_for(job_name).items() if kind == "put") == 1
 
 
@@ -107,14 +112,72 @@ def test_no_trials_completed_fails_with_the_hint(stack):
     assert "trial" in (view["error"]["message"] + view["error"]["hint"]).lower()
 
 
-def test_template_not_found_fails_and_submits_nothing(stack):
-    before = stack.emulator.calls["put"]
-    view = wait_finished(stack, start(stack, structured("no-such-template")))
-    assert view["status"] == "Failed"
-    assert view["error"]["code"] == "TemplateNotFound"
-    assert "External Id" in view["error"]["hint"]
-    assert view["jobName"] is None
+def test_template_not_found_is_a_404_and_starts_nothing(stack):
+    before, instances = stack.emulator.calls["put"], set(stack.host.instances())
+    for path, body in (("sweeps", structured("no-such-template")), ("sweeps/no-such-template", {"lr": 0.1})):
+        answer = stack.post(path, body)
+        assert answer.status_code == 404, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "TemplateNotFound" and "External Id" in error["hint"]
+    assert set(stack.host.instances()) == instances
     assert stack.emulator.calls["put"] == before
+
+
+@pytest.mark.parametrize(
+    ("template", "kind"), [("prep-data-command", "a Command"), ("churn-pipeline", "a Pipeline")]
+)
+def test_a_template_that_is_no_sweep_is_a_400_and_starts_nothing(stack, template, kind):
+    instances = set(stack.host.instances())
+    answer = stack.post(f"sweeps/{template}", {"lr": 0.1})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "TemplateNotSweep" and f"is {kind}, not a Sweep job" in error["message"]
+    assert set(stack.host.instances()) == instances
+
+
+def test_a_compute_or_environment_the_workspace_lacks_is_a_400_naming_the_attribute(stack):
+    instances, created = set(stack.host.instances()), stack.emulator.calls["put_created"]
+    for attribute, value, said in (
+        (
+            "AI Foundry Compute Name",
+            "no-such-cluster",
+            "Its computes: cpu-cluster, cpu-cluster-lowpri, gpu-cluster.",
+        ),
+        ("AI Foundry Environment Name", "no-such-env:1", "no environment 'no-such-env:1'"),
+        ("AI Foundry Environment Name", "no-such-env@latest", "no environment 'no-such-env@latest'"),
+    ):
+        body = structured()
+        body["attributes"][attribute] = value
+        answer = stack.post("sweeps", body)
+        assert answer.status_code == 400, answer.text
+        (error,) = answer.json()["error"]["errors"]
+        assert error["field"] == f"attributes.{attribute}"
+        assert said in error["message"] and f"Set the '{attribute}' attribute" in error["message"]
+    assert set(stack.host.instances()) == instances
+    assert stack.emulator.calls["put_created"] == created
+
+
+def _template_reads(stack: LocalStack) -> int:
+    return sum(
+        n for (kind, _), n in stack.emulator.calls_for("train-sweep-template").items() if kind == "get"
+    )
+
+
+def test_the_run_submits_the_template_the_start_route_read(stack):
+    """No Azure ML call is added per run: the template is read once, by the start route, and the
+    orchestration submits from that definition (no fetch_template); a repeated runId answers
+    from the existing instance without asking Azure ML anything."""
+    body = structured(runId="e2e-template-once")
+    reads = _template_reads(stack)
+    first = stack.post("sweeps", body)
+    assert first.status_code == 202
+    instance_id = first.json()["id"]
+    assert _template_reads(stack) == reads + 1  # the start route's check
+    again = stack.post("sweeps", body)
+    assert again.headers.get("X-Polysync-Existing-Instance") == "true"
+    assert _template_reads(stack) == reads + 1  # the repeat read nothing (the preflight is its only read)
+    assert wait_finished(stack, instance_id)["status"] == "Success"
+    assert _template_reads(stack) == reads + 1  # nor did the run: it submitted what the route read
 
 
 def test_duplicate_run_id_starts_nothing_new(stack):
@@ -153,11 +216,11 @@ def test_cancel_while_running_ends_cancelled_with_the_job_canceled(stack):
 
 
 def test_cancel_before_submit_leaves_no_job(stack):
+    """Azure ML unreachable when the run starts: the start route cannot read the template, the
+    run starts anyway and fetches it itself, waiting on durable timers; a cancel meanwhile ends
+    it with no job."""
     created = stack.emulator.calls["put_created"]
-    # Slow every GET so the template fetch is still in flight when the cancel lands.
-    stack.emulator.set_faults(
-        FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.5, methods=frozenset({"GET"}))
-    )
+    stack.emulator.set_faults(FaultPlan(rate=1.0, kinds=("503",), methods=frozenset({"GET"})))
     try:
         instance_id = start(stack, structured())
         answer = stack.post(f"sweeps/{instance_id}/cancel")
@@ -338,15 +401,33 @@ def test_an_activity_failing_for_good_while_racing_a_cancel_ends_with_a_clear_me
         instance_id = start(stack, structured())
         deadline = time.monotonic() + 10
         while stack.emulator.calls["get"] == gets and time.monotonic() < deadline:
-            time.sleep(0.005)  # the template GET is on the wire: break the setting now
+            time.sleep(0.005)  # the submit GET is on the wire: break the setting now
         os.environ["AZUREML_WORKSPACE_ID"] = "not-an-arm-id"  # LocalStack.stop restores it
         services.reset()
         view = wait_finished(stack, instance_id)
         assert view["status"] == "Failed" and view["runtimeStatus"] == "Failed"
         assert view["error"]["code"] == "ActivityFailed"
-        assert view["error"]["message"].startswith("ValueError: AZUREML_WORKSPACE_ID must be")
+        assert view["error"]["message"].startswith("SettingError: AZUREML_WORKSPACE_ID must be")
         assert view["error"]["message"].endswith("(in activity submit_sweep)")
         message = _failure_message(stack, instance_id)
-        assert message.startswith("Failed: ValueError: AZUREML_WORKSPACE_ID")
+        assert message.startswith("Failed: SettingError: AZUREML_WORKSPACE_ID")
         assert "$type" not in message and "has no attribute" not in message
         assert stack.emulator.calls["put_created"] == 0
+
+
+def test_a_template_whose_own_compute_is_gone_fails_naming_the_attribute_to_set(stack, tmp_path):
+    """The template's own compute is not looked up before starting (Azure ML checks it when the
+    sweep is submitted); its refusal ends the run with a hint naming the attribute to set."""
+    template = json.loads((ROOT / "examples/workspace/jobs/train-sweep-template.json").read_text())
+    template["name"] = "train-sweep-lost-compute"
+    template["id"] = template["id"].rsplit("/", 1)[0] + "/train-sweep-lost-compute"
+    template["properties"]["computeId"] = (
+        template["properties"]["computeId"].rsplit("/", 1)[0] + "/deleted-cluster"
+    )
+    seeded = tmp_path / "train-sweep-lost-compute.json"
+    seeded.write_text(json.dumps(template))
+    stack.emulator.load_job(seeded)
+    view = wait_finished(stack, start(stack, structured("train-sweep-lost-compute")))
+    assert view["status"] == "Failed"
+    assert view["error"]["code"] == "ComputeNotFound"
+    assert "'AI Foundry Compute Name' attribute" in view["error"]["hint"]

@@ -97,9 +97,8 @@ def test_1_secret_values_are_in_no_job_no_template_and_a_run_is_no_template(stac
     reuse = stack.post(
         f"sweeps/{view['jobName']}", {"AI Foundry Command": "echo ${{search_space.api_token}}"}
     )
-    assert reuse.status_code == 202  # the template is read by the run (the start route does not GET it)
-    ended = wait_finished(stack, reuse.json()["id"])
-    assert ended["status"] == "Failed" and ended["error"]["code"] == "TemplateIsARun"
+    assert reuse.status_code == 400, reuse.text  # the start route reads the template first
+    assert reuse.json()["error"]["code"] == "TemplateIsARun"
     assert stack.emulator.calls["put_created"] == before
     assert leaks(SECRET, everything(stack, logs, [reuse])) == []
     assert SECRET not in stack.keyvault.all_values()  # the first run's end erased it

@@ -53,10 +53,12 @@ def _assert_cancelled(stack: LocalStack, instance_id: str, *, job_expected: bool
     return view
 
 
-def test_cancel_while_the_template_fetch_is_in_flight_starts_no_job(stack):
+def test_cancel_while_the_run_fetches_its_template_starts_no_job(stack):
+    """The start route could not read the template (Azure ML throttling), so the run fetches it
+    and is cancelled meanwhile."""
     created = stack.emulator.calls["put_created"]
     stack.emulator.set_faults(
-        FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=0.4, methods=frozenset({"get"}))
+        FaultPlan(rate=1.0, kinds=("429",), retry_after_seconds=30, methods=frozenset({"get"}))
     )
     try:
         instance_id = start(stack, structured())

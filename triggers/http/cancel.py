@@ -38,7 +38,7 @@ async def cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
         instance_id = instance_id_of(req)
         reason = _cancel_reason(read_json(req))
     except RequestValidationError as exc:
-        return error_response(exc, 400)
+        return error_response(exc)
     status = await client.get_status(instance_id)
     if not status:
         return not_found(instance_id)

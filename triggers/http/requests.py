@@ -22,6 +22,13 @@ log = logging.getLogger("triggers.http")
 MAX_BODY_BYTES = 1_000_000
 
 
+class BodyTooLarge(RequestValidationError):
+    """413 Payload Too Large: the body is over the limit (read, but not parsed)."""
+
+    default_code = "BodyTooLarge"
+    default_status = 413
+
+
 def signature_problem(req: func.HttpRequest) -> func.HttpResponse | None:
     """None when signing is off or the request is signed and fresh; else the 401 to answer."""
     secret = services.settings().webhook_secret
@@ -43,10 +50,13 @@ def signature_problem(req: func.HttpRequest) -> func.HttpResponse | None:
 
 
 def read_json(req: func.HttpRequest) -> Any:
-    """The body as JSON ({} when empty); a 400 naming the body when too large or not JSON."""
+    """The body as JSON ({} when empty); a 413 when too large, a 400 when not JSON."""
     raw = req.get_body() or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise RequestValidationError([FieldError("body", f"The body is larger than {MAX_BODY_BYTES} bytes.")])
+        raise BodyTooLarge(
+            [FieldError("body", f"The body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES} bytes.")],
+            message=f"The body is larger than {MAX_BODY_BYTES} bytes.",
+        )
     if not raw.strip():
         return {}
     try:

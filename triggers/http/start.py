@@ -1,12 +1,15 @@
 """Starting a run, in order: signature (when `WEBHOOK_SECRET` is set) -> parse and check
 every field, including that compute and environment stay in the workspace -> instance
 id (keyed hash of template and runId) -> an existing run with that id answers as
-Stripe's idempotency keys do (same request: that run; different: 409) -> Secret values
-to Key Vault -> start the orchestration, whose input holds only the secrets' identifiers.
+Stripe's idempotency keys do (same request: that run; different: 409), with no Azure ML
+call -> the template checked (exists, is a Sweep template, the body builds, the compute and
+environment the request names exist: triggers.http.preflight) -> Secret values to Key Vault
+-> start the orchestration, whose input holds only the secrets' identifiers and the template
+it submits from.
 
-Validation happens before anything is started: a bad request gets a 400 that lists each
-bad field and starts nothing. Blocking Key Vault calls run in a worker thread so the
-worker's event loop stays free.
+Validation happens before anything is started: a bad request gets a 400 (404 for an unknown
+template, 413 for an over-size body) that names each bad field and starts nothing. Blocking
+Azure ML and Key Vault calls run in a worker thread so the worker's event loop stays free.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from foundry.errors import FieldError, FoundryError, RequestValidationError
 from foundry.names import instance_id_for, job_name_for, validate_job_name
 from foundry.workspace import reference_errors
 from runtime import services
+from triggers.http.preflight import check_template
 from triggers.http.requests import read_json, signature_problem
 from triggers.http.responses import error_response, json_response
 from triggers.http.signing import run_id_from_signature
@@ -69,11 +73,15 @@ async def start(
         refs = {item.parameter: vault.reference(item.name) for item in plan} if vault else {}
         payload = request.to_payload(refs)
     except FoundryError as exc:
-        return error_response(exc, 400 if isinstance(exc, RequestValidationError) else None)
+        return error_response(exc)
 
     existing = await client.get_status(instance_id, show_input=True)
     if existing:
         return _existing(client, req, instance_id, existing, payload)
+    try:
+        template_job = await asyncio.to_thread(check_template, request, payload, instance_id)
+    except FoundryError as exc:
+        return error_response(exc)
 
     try:
         await asyncio.to_thread(_store_secrets, plan, instance_id)
@@ -81,7 +89,9 @@ async def start(
         await asyncio.to_thread(_forget_secrets, plan)
         return error_response(exc)
     try:
-        await client.start_new(ORCHESTRATOR, instance_id, _orchestration_input(request, payload, instance_id))
+        await client.start_new(
+            ORCHESTRATOR, instance_id, _orchestration_input(request, payload, instance_id, template_job)
+        )
     except Exception:
         # A concurrent start with the same runId won the race: answer as for any
         # existing run. Anything else is a real failure.
@@ -231,10 +241,13 @@ def _existing(
     return response
 
 
-def _orchestration_input(request: RunRequest, payload: dict[str, Any], instance_id: str) -> dict[str, Any]:
+def _orchestration_input(
+    request: RunRequest, payload: dict[str, Any], instance_id: str, template_job: dict[str, Any] | None
+) -> dict[str, Any]:
     return SweepInput(
         request=payload,
         template=request.external_id,
         job_name=job_name_for(instance_id, request.external_id),
         policy=services.settings().poll,
+        template_job=template_job,
     ).to_dict()

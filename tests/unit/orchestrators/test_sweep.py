@@ -124,6 +124,19 @@ def running_state(**fields) -> LoopState:
     return LoopState(azure_status="Running", interval=120, generation=3, monitor_url=URL, **fields)
 
 
+def test_a_run_given_its_template_submits_from_it_without_fetching():
+    """The start route read the template (SweepInput.template_job): the first activity is the
+    submit, carrying that definition; later generations do not carry it."""
+    given = SweepInput(sweep().request, "tmpl", JOB, PollPolicy(), None, template_job=TEMPLATE)
+    run = Orchestration(given, NOW)
+    first = run.start()
+    assert first.activities == [SUBMIT_SWEEP]
+    assert first.activity_input(SUBMIT_SWEEP)["template"] == TEMPLATE
+    run.answer(SUBMIT_SWEEP, answer(Submitted(JOB, "Queued", URL, adopted=False)))
+    continued = run.fire_timer()
+    assert continued.continued_as_new is not None and "templateJob" not in continued.continued_as_new
+
+
 def test_a_cancel_before_the_submit_starts_no_job():
     run = Orchestration(sweep(), NOW)
     run.start()
