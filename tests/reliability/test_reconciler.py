@@ -103,3 +103,21 @@ def test_a_purged_instance_job_is_left_alone_and_logged(stack, caplog):
 
 
 # ---------------------------------------------------------------- run secrets
+
+
+def test_cancel_on_a_terminated_run_cancels_its_job_at_once(stack):
+    """Terminated through the Durable API, the run no longer tracks its job; a cancel call asks
+    for the job to stop now (200 with the final status and jobCancelRequested) instead of saying
+    Cancelled while the job keeps running until the reconciler's pass."""
+    answer = stack.post("sweeps", structured("train-sweep-forever"))
+    payload = answer.json()
+    instance_id = payload["id"]
+    job_name = wait_until(stack, instance_id, lambda v: v.get("azureStatus") == "Running")["jobName"]
+    _terminate(stack, instance_id, payload)
+    cancelled = stack.post(f"sweeps/{instance_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "Cancelled" and cancelled.json()["jobCancelRequested"] is True
+    wait_for(
+        lambda: stack.emulator.job(job_name)["properties"], lambda p: p["status"] == "Canceled", 30, "job"
+    )
+    assert job_name not in stack.emulator.active_jobs()

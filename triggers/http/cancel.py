@@ -18,6 +18,7 @@ import azure.functions as func
 
 from contracts import CANCEL_EVENT, CancelSignal
 from foundry.errors import FieldError, NotFoundError, RequestValidationError
+from foundry.job_status import JobStatus
 from foundry.names import validate_job_name
 from runtime import services
 from triggers.http.requests import instance_id_of, read_json, signature_problem
@@ -42,9 +43,9 @@ async def cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     status = await client.get_status(instance_id)
     if not status:
         return not_found(instance_id)
-    if runtime_status(status) in FINISHED:
-        return json_response(200, status_view(instance_id, status))
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    if runtime_status(status) in FINISHED:
+        return await _finished(instance_id, status, custom)
     view = status_view(instance_id, status)
     view["cancelRequested"] = True
     accepted = json_response(202, view, {"Location": req.url.split("/cancel")[0]})
@@ -69,6 +70,18 @@ async def cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     if job_name and not cancelled:
         _cancel_claims.forget(instance_id)  # calling again is the remedy; let it through
     return accepted
+
+
+async def _finished(instance_id: str, status: Any, custom: dict[str, Any]) -> func.HttpResponse:
+    """The run is over: 200 with its final status. A run that ended without its job at rest
+    (terminated through the Durable API, or given up on an unreachable Azure ML) has its job
+    cancelled now, as asked, rather than left to the reconciler's next pass."""
+    view = status_view(instance_id, status)
+    job_name = custom.get("jobName")
+    last_seen = JobStatus.parse(custom.get("azureStatus"))
+    if job_name and (last_seen is None or not last_seen.is_terminal):
+        view["jobCancelRequested"] = await asyncio.to_thread(_cancel_in_azure_ml, job_name)
+    return json_response(200, view)
 
 
 def _cancel_reason(body: Any) -> str:
