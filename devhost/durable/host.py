@@ -209,7 +209,7 @@ class DurableHost:
         *,
         wait: bool = False,
         past_due: bool = False,
-        reason: str = "Timer fired",
+        reason: str | None = None,
         occurrence: datetime | None = None,
     ) -> Future:
         """Invoke a timer function for an occurrence due now, with the `TimerInfo` the host's
@@ -220,6 +220,7 @@ class DurableHost:
         state = self._timer_states.setdefault(function_name, TimerState(None))
 
         due = occurrence or self.clock.now()
+        why = reason or f"Timer fired at {due.isoformat()}"  # as the host's TriggerParameterDescriptor says
 
         def work() -> None:
             started = time.monotonic()
@@ -234,7 +235,7 @@ class DurableHost:
                 state.invoked(due, self.clock.now())
                 if self.observer is not None:
                     elapsed = (time.monotonic() - started) * 1000
-                    self.observer.function_ran(FunctionRan(function_name, reason, succeeded, elapsed))
+                    self.observer.function_ran(FunctionRan(function_name, why, succeeded, elapsed))
 
         return self._run_held(work, wait)
 
