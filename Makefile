@@ -17,20 +17,32 @@ REHEARSAL_STAMP := $(VENV)/.installed-rehearsal
 
 .PHONY: run test test-other-python lint lint-infra soak bench serve rehearse rehearsal-deps clean
 
+# A first install takes a while: say so before it starts, then let pip show what it fetches
+# (one line per package, its download bar when one is big), not its "already satisfied" chatter.
+# (POSIX sh has no pipefail: pip's exit status goes through a file so a failed install fails make.)
+PIP_STATUS := $(VENV)/.pip-status
+define pip_install
+{ $(PY) -m pip install --disable-pip-version-check --progress-bar on -r $(1); echo $$? > $(PIP_STATUS); } \
+	| { grep -v -e '^Requirement already satisfied' -e '^Using cached' || true; }; exit $$(cat $(PIP_STATUS))
+endef
+
 $(RUN_STAMP): requirements.txt
 	@test -x $(PY) || { interpreter=$$(PYTHON="$(PYTHON)" sh scripts/find-python) && echo "creating $(VENV) with $$interpreter" && "$$interpreter" -m venv $(VENV); }
 	@$(PY) -c '$(SUPPORTED_PY)' || { echo "$(VENV) was made with an unsupported Python (need 3.10-3.12): run make clean" >&2; exit 1; }
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	touch $(RUN_STAMP)
+	@echo "installing the app's dependencies into $(VENV) (first time ~1 min; once)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(call pip_install,requirements.txt)
+	@touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP) requirements-dev.txt requirements-rehearsal.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
+	@echo "installing the test tools into $(VENV) (first time ~2 min; once)"
+	@$(call pip_install,requirements-dev.txt)
+	@touch $(STAMP)
 
 $(REHEARSAL_STAMP): $(RUN_STAMP) requirements-rehearsal.txt
-	$(PY) -m pip install --quiet -r requirements-rehearsal.txt
-	touch $(REHEARSAL_STAMP)
+	@echo "installing the rehearsal's requirements into $(VENV) (first time ~1 min; once)"
+	@$(call pip_install,requirements-rehearsal.txt)
+	@touch $(REHEARSAL_STAMP)
 
 run: $(RUN_STAMP)
 	$(PY) -m devhost run examples/sample-request.json
