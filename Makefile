@@ -22,8 +22,8 @@ REHEARSAL_STAMP := $(VENV)/.installed-rehearsal
 # (POSIX sh has no pipefail: pip's exit status goes through a file so a failed install fails make.)
 PIP_STATUS := $(VENV)/.pip-status
 define pip_install
-{ $(PY) -m pip install --disable-pip-version-check --progress-bar on -r $(1); echo $$? > $(PIP_STATUS); } \
-	| { grep -v -e '^Requirement already satisfied' -e '^Using cached' || true; }; exit $$(cat $(PIP_STATUS))
+{ PYTHONUNBUFFERED=1 $(PY) -m pip install --disable-pip-version-check --progress-bar on -r $(1); echo $$? > $(PIP_STATUS); } \
+	| { grep --line-buffered -v -e '^Requirement already satisfied' -e '^Using cached' || true; }; exit $$(cat $(PIP_STATUS))
 endef
 
 $(RUN_STAMP): requirements.txt
