@@ -53,8 +53,10 @@ rehearse: $(REHEARSAL_STAMP)
 
 rehearsal-deps: $(REHEARSAL_STAMP)
 
+# The API on http://127.0.0.1:7071/api, keys enforced (SERVE_ARGS="--virtual --key dev-key", ...).
+SERVE_ARGS ?=
 serve: $(RUN_STAMP)
-	$(PY) -m devhost serve
+	$(PY) -m devhost serve $(SERVE_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

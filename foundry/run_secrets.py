@@ -4,7 +4,7 @@ A Secret Input never enters orchestration state, history, the job definition or
 any answer. The start route writes its value to the workspace's Key Vault as a
 secret scoped to the run; everything downstream (orchestration input, the sweep's
 search space) carries only that secret's identifier. A training script reads the
-value with its compute identity (README, "Secret parameters").
+value with its compute identity (docs/reliability-and-security.md, "Security").
 
 The secret's name is derived from the instance id, the parameter and a keyed
 digest of the value: the same request always lands on the same name (an

@@ -45,7 +45,7 @@ def signature_problem(req: func.HttpRequest) -> func.HttpResponse | None:
         401,
         "InvalidSignature",
         reason,
-        "Sign timestamp, method, path, query and body with WEBHOOK_SECRET (README, 'Signed requests').",
+        "Sign timestamp, method, path, query and body with WEBHOOK_SECRET (docs/reliability-and-security.md, 'Signed requests').",
     )
 
 

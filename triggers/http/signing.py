@@ -17,7 +17,7 @@ five minutes. The signed string (scheme v1), as bytes:
 - raw body: the exact bytes sent (empty for none).
 
 Header: `X-Signature-256: sha256=<lower-case hex of HMAC-SHA256(WEBHOOK_SECRET, signed string)>`.
-README "Signed requests" has a worked example that tests/unit/triggers/http/test_signing.py recomputes.
+docs/reliability-and-security.md "Signed requests" has a worked example that tests/unit/triggers/http/test_signing.py recomputes.
 """
 
 from __future__ import annotations

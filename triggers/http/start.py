@@ -148,7 +148,7 @@ def _plan_secrets(request: RunRequest, instance_id: str, *, flat: bool) -> list[
                     p.name if flat else f"parameters[{i}].value",
                     f"'{p.name}' is a Secret parameter, and Secret parameters are off on this app: they are "
                     "stored in the workspace's Key Vault, which is named by the RUN_SECRETS_VAULT_URL app "
-                    "setting. Set it (README, 'Secret parameters'), or send the value as a String.",
+                    "setting. Set it (docs/reliability-and-security.md, 'Security'), or send the value as a String.",
                 )
                 for i, p, _ in inputs
             ]

@@ -1,5 +1,5 @@
-"""Request signatures (`WEBHOOK_SECRET`) as pure functions: the signed string, the README's worked
-example, what `verify` accepts and refuses. Over HTTP: tests/reliability/test_signing.py."""
+"""Request signatures (`WEBHOOK_SECRET`) as pure functions: the signed string, the worked
+example of docs/reliability-and-security.md, what `verify` accepts and refuses. Over HTTP: tests/reliability/test_signing.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from triggers.http.signing import MAX_SKEW_SECONDS, canonical_query, sign, strin
 SECRET = "whsec-test-3b9f0c"
 
 
-README = Path(__file__).resolve().parents[4] / "README.md"
+README = Path(__file__).resolve().parents[4] / "docs" / "reliability-and-security.md"
 
 
 PATH = "/api/sweeps/train-sweep-template"
@@ -36,9 +36,9 @@ def test_the_signed_string_is_timestamp_method_path_query_body():
     assert canonical_query({"code": "function key"}) == ""  # the function key is not signed
 
 
-def test_the_readme_worked_example_is_what_the_code_computes():
+def test_the_documented_worked_example_is_what_the_code_computes():
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("#### Signed requests") :]
+    section = text[text.index("### Signed requests") :]
     secret = re.search(r"WEBHOOK_SECRET=(\S+)", section).group(1)
     timestamp = re.search(r"X-Signature-Timestamp: (\d+)", section).group(1)
     body = re.search(r"^body: (.+)$", section, re.M).group(1).encode()
