@@ -431,3 +431,24 @@ def test_a_template_whose_own_compute_is_gone_fails_naming_the_attribute_to_set(
     assert view["status"] == "Failed"
     assert view["error"]["code"] == "ComputeNotFound"
     assert "'AI Foundry Compute Name' attribute" in view["error"]["hint"]
+
+
+@pytest.mark.parametrize("path", ["sweeps", "sweeps/train-sweep-template"])
+def test_an_over_size_body_is_a_413_naming_the_limit(stack, path):
+    instances = set(stack.host.instances())
+    answer = requests.post(
+        stack.url(path), data=b"{" + b" " * 1_000_001 + b"}", headers=stack.key_header, timeout=30
+    )
+    assert answer.status_code == 413, answer.text[:300]
+    error = answer.json()["error"]
+    assert error["code"] == "BodyTooLarge" and error["errors"][0]["field"] == "body"
+    assert "the limit is 1000000 bytes" in error["errors"][0]["message"]
+    assert set(stack.host.instances()) == instances
+
+
+def test_a_run_id_that_differs_between_query_and_body_is_a_400(stack):
+    instances = set(stack.host.instances())
+    answer = stack.post("sweeps/train-sweep-template?runId=query-id", {"runId": "body-id", "lr": 0.1})
+    assert answer.status_code == 400, answer.text
+    assert [e["field"] for e in answer.json()["error"]["errors"]] == ["runId"]
+    assert set(stack.host.instances()) == instances

@@ -215,10 +215,39 @@ def test_flat_request_infers_types_and_splits_attributes() -> None:
 
 
 def test_flat_kwargs_win_and_defaults() -> None:
-    r = parse_flat_request("tpl", {"runId": "body", "x": 1}, name="N", run_id="query")
+    r = parse_flat_request("tpl", {"name": "body", "x": 1}, name="N", run_id="query")
     assert (r.run_id, r.name) == ("query", "N")
+    assert parse_flat_request("tpl", {"runId": "same"}, run_id="same").run_id == "same"
+    assert parse_flat_request("tpl", {"runId": "body"}).run_id == "body"
     r2 = parse_flat_request("tpl", {})
     assert (r2.run_id, r2.name, r2.parameters) == (None, "tpl", [])
+
+
+def test_a_run_id_that_differs_between_query_and_body_is_refused() -> None:
+    """The runId is the idempotency key: silently preferring one would start (or find) another run
+    than the caller meant."""
+    with pytest.raises(RequestValidationError) as caught:
+        parse_flat_request("tpl", {"runId": "run-from-body", "x": 1}, run_id="run-from-query")
+    (error,) = caught.value.errors
+    assert error.field == "runId" and "different values" in error.message
+    assert "run-from" not in error.message  # never quotes a value
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"), [(123, "a number"), (True, "a boolean"), ([], "a list"), ({}, "an object")]
+)
+def test_a_template_name_of_the_wrong_type_must_be_text(value: Any, kind: str) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        parse_structured_request({"externalId": value})
+    (error,) = caught.value.errors
+    assert error.field == "externalId"
+    assert error.message == f"externalId must be text (an Azure ML job name), not {kind}."
+
+
+def test_a_missing_template_name_is_required() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        parse_structured_request({"parameters": []})
+    assert caught.value.errors[0].message == "externalId is required: give an Azure ML job name."
 
 
 def test_flat_errors_name_keys() -> None:
