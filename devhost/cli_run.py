@@ -10,22 +10,29 @@ file or an option; a 4xx from the start route), 3 Cancelled (Ctrl-C or `--timeou
 
 A real workspace (`--workspace`) runs paid compute, and this process is the only thing tracking
 its job: it waits as long as the sweep runs (no timeout unless given), Ctrl-C asks whether to
-cancel the job (no terminal to ask: it cancels), and a `--timeout` that runs out cancels the
-job and says so. Nothing here leaves a job running without saying where it is.
+cancel the job, and a `--timeout` that runs out cancels the job and says so. With no terminal to
+ask (a script, CI, nohup) Ctrl-C cancels, and so does SIGTERM anywhere: an interrupted process
+that nobody can ask must not leave paid compute running. A signal that arrives while the start
+request is on the wire waits for its answer, so the run it may have started is known and
+cancelled too. Nothing here leaves a job running without saying where it is.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from devhost import cli_rehearsal
 from devhost.cli_rehearsal import RehearsalOptionError
 from devhost.console import FINISHED, run_line, status_view_of
+from devhost.emulator.rehearsals import RehearsalSetup
 from devhost.stack import LocalStack
 
 EXIT = {"Success": 0, "Failed": 1, "Cancelled": 3}
@@ -36,6 +43,61 @@ EMULATOR_TIMEOUT = 120.0  # wall seconds: a virtual-time run takes a few
 
 class BadRequestFile(ValueError):
     """The request file is not something the start routes take; the message says what is."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) or SIGTERM while a run is followed; `asks` when a person may be asked."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def asks(self) -> bool:
+        return self.signum == signal.SIGINT
+
+
+class Signals:
+    """SIGINT and SIGTERM become `Interrupted`, raised in the main thread. Between `hold()` and
+    `release()` (or `settle()`) they wait: a start or cancel request on the wire gets its answer
+    first, so the run it started is known and can be cancelled."""
+
+    def __init__(self) -> None:
+        self._holding = False
+        self._pending: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> Signals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self._holding:
+            self._pending = self._pending or signum
+            return
+        raise Interrupted(signum)
+
+    def hold(self) -> None:
+        self._holding = True
+
+    def settle(self) -> int | None:
+        """Stop holding; the signal that came meanwhile, if any, for the caller to act on."""
+        self._holding = False
+        pending, self._pending = self._pending, None
+        return pending
+
+    def release(self) -> None:
+        """Stop holding; a signal that came meanwhile is raised now."""
+        pending = self.settle()
+        if pending is not None:
+            raise Interrupted(pending)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +134,7 @@ def start_path(request: Any) -> tuple[str, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     try:
         request = json.loads(Path(args.request).read_text())
-        path, body = start_path(request)
+        start = start_path(request)
     except (OSError, ValueError) as exc:
         print(f"{args.request}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -85,8 +147,27 @@ def run(args: argparse.Namespace) -> int:
     except RehearsalOptionError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
+    signals = Signals().install()
+    try:
+        return _run_on_stack(args, request, start, rehearsal, stack_box, signals)
+    except Interrupted:
+        print("interrupted before the run was started: nothing was submitted", file=sys.stderr)
+        return EXIT_STOPPED_WAITING
+    finally:
+        signals.restore()
+
+
+def _run_on_stack(
+    args: argparse.Namespace,
+    request: dict[str, Any],
+    start: tuple[str, dict[str, Any]],
+    rehearsal: RehearsalSetup | None,
+    stack_box: list[LocalStack],
+    signals: Signals,
+) -> int:
+    path, body = start
+    say = _say_later(stack_box)
     real_time = bool(args.real_clock or args.workspace or rehearsal)
-    progress = RunProgress(stack_box)
     stack = LocalStack.start(
         # a rehearsal's trials take wall time: the run follows the wall clock, events arrive live
         virtual=not real_time,
@@ -94,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         workspace_id=args.workspace,
         rehearsal=rehearsal,
         timers=True,
-        observer=progress,
+        observer=RunProgress(stack_box),
     )
     stack_box.append(stack)
     try:
@@ -109,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
             _progress(
                 stack, f"rehearsing sweeps with {rehearsal.code.describe()}; runs in {rehearsal.runs_dir}"
             )
+        signals.hold()  # from the start request until the run is followed: its instance id is needed
         answer = stack.post(path, body)
         if 400 <= answer.status_code < 500:
             print(json.dumps(answer.json(), indent=2))
@@ -119,9 +201,15 @@ def run(args: argparse.Namespace) -> int:
         instance_id = answer.json()["id"]
         _progress(stack, f"started instance {instance_id}")
         timeout = args.timeout if args.timeout is not None else (None if real_time else EMULATOR_TIMEOUT)
-        view, code = _wait(stack, instance_id, timeout, paid=bool(args.workspace))
+        paid = bool(args.workspace)
+        if paid:
+            _progress(stack, _waiting_line(timeout))
+        view, code = _wait(stack, instance_id, timeout, paid=paid, signals=signals)
         print(json.dumps(view, indent=2))
-        _rehearsal_summary(stack, view.get("jobName"))
+        try:
+            _rehearsal_summary(stack, view.get("jobName"))
+        except Interrupted:
+            pass  # the run is over; only the rehearsal's summary is skipped
         return code if code is not None else EXIT.get(view.get("status"), 1)
     except RehearsalOptionError as exc:
         print(str(exc), file=sys.stderr)
@@ -131,34 +219,76 @@ def run(args: argparse.Namespace) -> int:
 
 
 # -- waiting --------------------------------------------------------------------------------------
+def _waiting_line(timeout: float | None) -> str:
+    limit = (
+        f"up to {timeout:g} s (--timeout), then cancels it"
+        if timeout is not None
+        else "as long as the sweep runs (no --timeout)"
+    )
+    interrupt = (
+        "Ctrl-C asks whether to cancel the job"
+        if sys.stdin.isatty()
+        else "Ctrl-C or SIGTERM cancels the job (no terminal to ask)"
+    )
+    return f"a real workspace: waiting {limit}; {interrupt}"
+
+
 def _wait(
-    stack: LocalStack, instance_id: str, timeout: float | None, *, paid: bool
+    stack: LocalStack,
+    instance_id: str,
+    timeout: float | None,
+    *,
+    paid: bool,
+    signals: Signals,
 ) -> tuple[dict, int | None]:
-    """Follow the run to its end. Returns its view, and an exit code when it is not the run's own."""
+    """Follow the run to its end. Returns its view, and an exit code when it is not the run's own.
+    A signal held while the run was being started is acted on here."""
     seen: dict[str, Any] = {}
     try:
+        signals.release()
         return _follow(stack, instance_id, timeout, seen), None
     except TimeoutError:
         _progress(stack, f"gave up waiting after {timeout:g} s (--timeout): cancelling the run and its job")
-        return _cancel(stack, instance_id, paid=paid)
-    except KeyboardInterrupt:
-        if paid and not _ask_to_cancel(seen):
+        return _cancel(stack, instance_id, seen, paid=paid, signals=signals)
+    except KeyboardInterrupt as exc:
+        again = _refresh(stack, instance_id, seen, signals)  # the job may be newer than the last poll
+        asks = paid and not again and (exc.asks if isinstance(exc, Interrupted) else True)
+        if asks and not _ask_to_cancel(seen):
             return _left_running(stack, seen, "you chose to leave it running")
-        _progress(stack, "cancelling the run (Ctrl-C again stops waiting)")
-        return _cancel(stack, instance_id, paid=paid)
+        why = "SIGTERM" if isinstance(exc, Interrupted) and not exc.asks else "Ctrl-C"
+        _progress(stack, f"{why}: cancelling the run and its job (Ctrl-C again stops waiting)")
+        return _cancel(stack, instance_id, seen, paid=paid, signals=signals)
 
 
-def _cancel(stack: LocalStack, instance_id: str, *, paid: bool) -> tuple[dict, int | None]:
+def _cancel(
+    stack: LocalStack, instance_id: str, seen: dict[str, Any], *, paid: bool, signals: Signals
+) -> tuple[dict, int | None]:
     """Cancel through the app's cancel route (which cancels the Azure ML job once it exists) and
-    follow the run until it has ended."""
+    follow the run until it has ended. `seen`: the run's last view, updated from the answer."""
+    signals.hold()
     answer = stack.post(f"sweeps/{instance_id}/cancel", {"reason": "cancelled from devhost run"})
-    seen: dict[str, Any] = (
-        answer.json() if answer.headers.get("Content-Type", "").startswith("application/json") else {}
-    )
+    if answer.headers.get("Content-Type", "").startswith("application/json"):
+        seen.update({k: v for k, v in answer.json().items() if v is not None})
     try:
+        signals.release()
         return _follow(stack, instance_id, None if paid else EMULATOR_TIMEOUT, seen), None
     except (KeyboardInterrupt, TimeoutError):
+        _refresh(stack, instance_id, seen, signals)
         return _left_running(stack, seen, "stopped waiting for the cancel to finish; it was sent to Azure ML")
+
+
+def _refresh(stack: LocalStack, instance_id: str, seen: dict[str, Any], signals: Signals) -> bool:
+    """The run's view as of now, for a question or a last word (the last poll may be stale).
+    True when another signal came meanwhile (Ctrl-C pressed twice: cancel without asking)."""
+    signals.hold()
+    try:
+        answer = stack.get(f"sweeps/{instance_id}")
+    finally:
+        again = signals.settle() is not None
+    if answer.status_code == 200:
+        seen.clear()
+        seen.update(answer.json())
+    return again
 
 
 def _left_running(stack: LocalStack, seen: dict[str, Any], why: str) -> tuple[dict, int]:
@@ -172,13 +302,21 @@ def _left_running(stack: LocalStack, seen: dict[str, Any], why: str) -> tuple[di
 
 
 def _ask_to_cancel(seen: dict[str, Any]) -> bool:
-    """Ask on the terminal; without one (or on a second Ctrl-C / end of input) the answer is yes."""
+    """Ask on the terminal; without one (or on a second Ctrl-C / end of input) the answer is yes.
+    The question goes to stderr: stdout carries only the result's JSON."""
     if not sys.stdin.isatty():
         return True
-    job = seen.get("jobName") or "the sweep job (not submitted yet)"
+    job = seen.get("jobName")
+    what = f"Azure ML job {job}" if job else "the sweep job (its submission may be on the way)"
+    print(
+        f"\nCancel {what}? It keeps running (and costing) otherwise. [Y/n] ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
-        reply = input(f"\nCancel Azure ML job {job}? It keeps running (and costing) otherwise. [Y/n] ")
-    except (EOFError, KeyboardInterrupt):
+        reply = sys.stdin.readline()
+    except KeyboardInterrupt:
         return True
     return reply.strip().lower() not in ("n", "no")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
@@ -148,61 +147,3 @@ def test_a_timeout_cancels_the_run_and_says_so(tmp_path):
     assert done.returncode == 3, done.stderr
     assert "gave up waiting after 0.2 s (--timeout): cancelling the run and its job" in done.stderr
     assert json.loads(done.stdout)["status"] == "Cancelled"
-
-
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def _interrupted_paid_run(monkeypatch, stdin: io.StringIO):
-    """A run on the emulator followed as if its workspace were paid, interrupted once by Ctrl-C."""
-    from devhost import cli_run
-    from devhost.stack import LocalStack
-    from tests.e2e.helpers import start, structured, wait_until
-
-    stack = LocalStack.start(virtual=True, events=True)
-    instance_id = start(stack, structured("train-sweep-long"))
-    wait_until(stack, instance_id, lambda v: bool(v.get("jobName")))
-    real_follow, interrupted = cli_run._follow, []
-
-    def follow(stack_, instance_id_, timeout, seen):
-        if not interrupted:
-            interrupted.append(True)
-            seen.update(stack.get(f"sweeps/{instance_id}").json())
-            raise KeyboardInterrupt
-        return real_follow(stack_, instance_id_, timeout, seen)
-
-    monkeypatch.setattr(cli_run, "_follow", follow)
-    monkeypatch.setattr("sys.stdin", stdin)
-    return stack, instance_id, cli_run._wait(stack, instance_id, None, paid=True)
-
-
-def test_ctrl_c_on_a_paid_run_asks_and_cancels_the_job_on_yes(monkeypatch, capsys):
-    stack, _, (view, code) = _interrupted_paid_run(monkeypatch, _Terminal("\n"))
-    try:
-        assert code is None and view["status"] == "Cancelled"
-        assert "Cancel Azure ML job" in capsys.readouterr().out
-        assert not stack.emulator.active_jobs()
-    finally:
-        stack.stop()
-
-
-def test_ctrl_c_on_a_paid_run_leaves_the_job_only_when_told_and_says_where_it_is(monkeypatch, capsys):
-    stack, _, (view, code) = _interrupted_paid_run(monkeypatch, _Terminal("n\n"))
-    try:
-        assert code == 130
-        err = capsys.readouterr().err
-        assert f"Azure ML job {view['jobName']} may still be running (you chose to leave it running)" in err
-        assert view["monitorUrl"] in err
-        assert view["jobName"] in stack.emulator.active_jobs()
-    finally:
-        stack.stop()
-
-
-def test_ctrl_c_on_a_paid_run_without_a_terminal_cancels(monkeypatch):
-    stack, _, (view, code) = _interrupted_paid_run(monkeypatch, io.StringIO(""))
-    try:
-        assert code is None and view["status"] == "Cancelled"
-    finally:
-        stack.stop()
