@@ -81,7 +81,7 @@ class Console:
         self.out = out or sys.stderr
         self.view_of = view_of  # instance id -> its status view (set once the host exists)
         self._lock = threading.Lock()
-        self._runs: dict[str, tuple[Any, ...]] = {}
+        self._runs: dict[str, str] = {}
         self._handler: logging.Handler | None = None
 
     def say(self, text: str) -> None:
@@ -104,12 +104,12 @@ class Console:
         view = self.view_of(instance_id) if self.view_of is not None else None
         if view is None:
             return
-        key = (view.get("runtimeStatus"), view.get("status"), view.get("azureStatus"), view.get("jobName"))
+        line = run_line(view)  # a change that reads the same (the orchestration completing) is no news
         with self._lock:
-            if self._runs.get(instance_id) == key:
+            if self._runs.get(instance_id) == line:
                 return
-            self._runs[instance_id] = key
-        self.say(f"Run {instance_id}: {run_line(view)}")
+            self._runs[instance_id] = line
+        self.say(f"Run {instance_id}: {line}")
 
     # -- the app's own warnings ---------------------------------------------------------------
     def show_app_warnings(self) -> None:

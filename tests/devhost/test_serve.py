@@ -9,6 +9,7 @@ and a console close to Core Tools' (`[timestamp] Executed 'Functions.name' (...,
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -141,6 +142,31 @@ def test_each_request_is_one_log_line_with_method_route_status_and_duration_and_
     assert STAMP.match(unauthorized)
     assert served.info["functionKey"] not in served.stderr()
     assert served.info["masterKey"] not in served.stderr()
+
+
+def test_a_runs_status_changes_are_one_line_each_in_words(served):
+    """One console line per change a user can see: the orchestration completing after the run's
+    status already says Success (a Secret parameter's clean-up comes between) is not a second,
+    identical line."""
+    body = {**json.loads((ROOT / "examples" / "sample-request.json").read_text()), "runId": "serve-lines"}
+    assert any(p["dataType"] == "Secret" for p in body["parameters"])
+    started = requests.post(served.url("sweeps"), json=body, **served.keyed())
+    assert started.status_code == 202, started.text
+    instance_id = started.json()["id"]
+    deadline = time.monotonic() + 60
+    view: dict[str, Any] = {}
+    while view.get("runtimeStatus") != "Completed":
+        assert time.monotonic() < deadline, view
+        view = requests.get(served.url(f"sweeps/{instance_id}"), **served.keyed()).json()
+        time.sleep(0.05)
+    served.wait_for_line(lambda line: f"GET /api/sweeps/{instance_id} 200" in line)  # logged after the change
+    said = [
+        line.split(f"Run {instance_id}: ", 1)[1] for line in served.lines if f"Run {instance_id}: " in line
+    ]
+    job = view["jobName"]
+    assert said[0].startswith("Starting: ") and said[-1] == f"Success: Azure ML job {job} is Completed"
+    assert all(a != b for a, b in itertools.pairwise(said)), said
+    assert "None" not in " ".join(said)
 
 
 def test_an_unknown_template_is_404_and_nothing_starts(served):
