@@ -27,7 +27,7 @@ define pip_install
 endef
 
 $(RUN_STAMP): requirements.txt
-	@test -x $(PY) || { interpreter=$$(PYTHON="$(PYTHON)" sh scripts/find-python) && echo "creating $(VENV) with $$interpreter" && "$$interpreter" -m venv $(VENV); }
+	@test -x $(PY) || { interpreter=$$(PYTHON="$(PYTHON)" sh scripts/find-python) && echo "creating $(VENV) with $$interpreter (first time: this and the installs below take ~1 min)" && "$$interpreter" -m venv $(VENV); }
 	@$(PY) -c '$(SUPPORTED_PY)' || { echo "$(VENV) was made with an unsupported Python (need 3.10-3.12): run make clean" >&2; exit 1; }
 	@echo "installing the app's dependencies into $(VENV) (first time ~1 min; once)"
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip

@@ -5,8 +5,9 @@ function key), the run is followed through the status route (a line per change) 
 result is printed as JSON on stdout.
 
 Exit codes: 0 Success, 1 Failed (or the app could not start the run), 2 bad input (the request
-file or an option; a 4xx from the start route), 3 Cancelled (Ctrl-C or `--timeout` included),
-130 stopped waiting while the job may still run (only when you say so, or press Ctrl-C twice).
+file or an option; a 4xx from the start route), 3 Cancelled (Ctrl-C, SIGTERM or `--timeout`
+included), 130 stopped waiting while the job may still run (only when you say so, or press Ctrl-C
+twice) or interrupted before the run was started (nothing submitted).
 
 A real workspace (`--workspace`) runs paid compute, and this process is the only thing tracking
 its job: it waits as long as the sweep runs (no timeout unless given), Ctrl-C asks whether to
