@@ -169,6 +169,7 @@ def _run_on_stack(
     path, body = start
     say = _say_later(stack_box)
     real_time = bool(args.real_clock or args.workspace or rehearsal)
+    progress = RunProgress(stack_box)
     stack = LocalStack.start(
         # a rehearsal's trials take wall time: the run follows the wall clock, events arrive live
         virtual=not real_time,
@@ -176,7 +177,7 @@ def _run_on_stack(
         workspace_id=args.workspace,
         rehearsal=rehearsal,
         timers=True,
-        observer=RunProgress(stack_box),
+        observer=progress,
     )
     stack_box.append(stack)
     try:
@@ -205,6 +206,7 @@ def _run_on_stack(
         paid = bool(args.workspace)
         if paid:
             _progress(stack, _waiting_line(timeout))
+        progress.follow(instance_id)
         view, code = _wait(stack, instance_id, timeout, paid=paid, signals=signals)
         print(json.dumps(view, indent=2))
         try:
@@ -341,11 +343,16 @@ def _follow(
 
 
 class RunProgress:
-    """A line per change of the run's status, as the host makes it (devhost.durable.observer)."""
+    """A line per change of the run's status, as the host makes it (devhost.durable.observer).
+    Changes made while the start request is answered wait until `follow`, so the run's lines
+    come after the line that names it."""
 
     def __init__(self, stack_box: list[LocalStack]) -> None:
         self._stack_box = stack_box
+        self._lock = threading.Lock()
+        self._following: str | None = None
         self._last: dict[str, str] = {}
+        self._said: dict[str, str] = {}
 
     def http_served(self, served: Any) -> None:
         return None
@@ -353,15 +360,28 @@ class RunProgress:
     def function_ran(self, ran: Any) -> None:
         return None
 
+    def follow(self, instance_id: str) -> None:
+        with self._lock:
+            self._following = instance_id
+        self._say(instance_id)
+
     def instance_touched(self, instance_id: str) -> None:
         if not self._stack_box:
             return
-        stack = self._stack_box[0]
-        view = status_view_of(stack, instance_id)
-        line = run_line(view) if view is not None else None
-        if line is not None and self._last.get(instance_id) != line:
-            self._last[instance_id] = line
-            _progress(stack, line)
+        view = status_view_of(self._stack_box[0], instance_id)
+        if view is None:
+            return
+        with self._lock:
+            self._last[instance_id] = run_line(view)
+        self._say(instance_id)
+
+    def _say(self, instance_id: str) -> None:
+        with self._lock:
+            line = self._last.get(instance_id)
+            if instance_id != self._following or line is None or self._said.get(instance_id) == line:
+                return
+            self._said[instance_id] = line
+            _progress(self._stack_box[0], line)
 
 
 # -- output ---------------------------------------------------------------------------------------

@@ -134,6 +134,9 @@ def test_progress_lines_read_naturally():
     done = _run(ROOT / "examples" / "sample-request.json")
     assert done.returncode == 0, done.stderr
     assert "Starting: submitting the sweep job" in done.stderr
+    lines = done.stderr.splitlines()
+    started = next(i for i, line in enumerate(lines) if "started instance ps-" in line)
+    assert all("started instance" in line or "workspace" in line for line in lines[:started]), lines
     assert re.search(r"Running: Azure ML job train-sweep-template-[0-9a-f]{16} is Running", done.stderr)
     assert "None" not in done.stderr
 
