@@ -24,9 +24,19 @@ SUBMIT_SWEEP = "submit_sweep"
 GET_JOB_STATUS = "get_job_status"
 CANCEL_JOB = "cancel_job"
 DELETE_RUN_SECRETS = "delete_run_secrets"
-ACTIVITIES = (FETCH_TEMPLATE, SUBMIT_SWEEP, GET_JOB_STATUS, CANCEL_JOB, DELETE_RUN_SECRETS)
+WATCHER = "sweep_watcher"  # the one orchestration that watches every running sweep's job
+WATCH_JOBS = "watch_jobs"
+UNWATCH_JOB = "unwatch_job"
+ACTIVITIES = (FETCH_TEMPLATE, SUBMIT_SWEEP, GET_JOB_STATUS, CANCEL_JOB, DELETE_RUN_SECRETS, WATCH_JOBS, UNWATCH_JOB)
 CANCEL_EVENT = "cancel"
 STATUS_EVENT = "job_status_changed"
+# `eventType` of the status events the watcher raises (Event Grid's are Microsoft.MachineLearningServices.*)
+WATCHER_EVENT_TYPE = "Polysync.Watcher.JobListed"
+
+
+def watcher_instance_id(task_hub: str | None) -> str:
+    """The watcher's fixed instance id: one per task hub, so every start finds the same one."""
+    return f"polysync-watcher-{task_hub}" if task_hub else "polysync-watcher"
 
 # -- customStatus and output timestamps: whole seconds, UTC ----------------------------------
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -60,6 +70,16 @@ class PollPolicy:
     stalled_limit: float = 3600.0
     use_events: bool = True
     outage_limit: float = 86400.0  # how long Azure ML may stay unreachable before the run gives up
+    # The sweep watcher lists this run's job every `watch_period` seconds and tells the run when it
+    # changes (0: no watcher). A watched run only polls for itself as a safety net, from
+    # `safety_floor` doubling to `safety_cap`, whether or not Event Grid events arrive.
+    watch_period: float = 30.0
+    safety_floor: float = 14400.0
+    safety_cap: float = 86400.0
+
+    @property
+    def watched(self) -> bool:
+        return self.watch_period > 0
 
     def __post_init__(self) -> None:
         if not 0 < self.floor <= self.cap:
@@ -72,6 +92,12 @@ class PollPolicy:
             raise ValueError("SWEEP_POLLS_PER_GENERATION must be at least 1")
         if self.outage_limit <= 0:
             raise ValueError("SWEEP_OUTAGE_LIMIT_SECONDS must be > 0")
+        if self.watch_period < 0:
+            raise ValueError("SWEEP_WATCH_PERIOD_SECONDS must be >= 0 (0 turns the watcher off)")
+        if not 0 < self.safety_floor <= self.safety_cap:
+            raise ValueError("SWEEP_SAFETY_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_SAFETY_POLL_CAP_SECONDS")
+        if self.safety_cap > MAX_TIMER_SECONDS:
+            raise ValueError("SWEEP_SAFETY_POLL_CAP_SECONDS must be at most 5 days")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,9 +105,12 @@ class PollPolicy:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PollPolicy:
         if not data:
-            return cls()
+            return cls(watch_period=0.0)
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        given = {k: v for k, v in data.items() if k in names}
+        # A run started before the watcher existed: its job carries no watch tag, nobody lists it.
+        given.setdefault("watch_period", 0.0)
+        return cls(**given)
 
 
 @dataclass(frozen=True)
@@ -319,6 +348,99 @@ class SecretsErased:
 
     def to_dict(self) -> dict[str, Any]:
         return {"deleted": self.deleted}
+
+
+# -- the sweep watcher ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class WatcherInput:
+    """The watcher orchestration's input, carried from pass to pass by continue-as-new: how it
+    watches (written by whoever starts it) and what it saw last (`seen`: job name -> status)."""
+
+    period: float
+    events: bool  # Event Grid events are on: only endings (and stalls) need telling
+    task_hub: str | None
+    seen: dict[str, str] = field(default_factory=dict)
+    empty_passes: int = 0  # consecutive passes that listed nothing: the watcher ends after a few
+    passes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "events": self.events,
+            "taskHub": self.task_hub,
+            "seen": dict(self.seen),
+            "emptyPasses": self.empty_passes,
+            "passes": self.passes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WatcherInput:
+        return cls(
+            period=float(data.get("period") or 30.0),
+            events=bool(data.get("events", True)),
+            task_hub=data.get("taskHub"),
+            seen={str(k): str(v) for k, v in (data.get("seen") or {}).items()},
+            empty_passes=int(data.get("emptyPasses") or 0),
+            passes=int(data.get("passes") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class WatchOrder:
+    """`watch_jobs`' input: whose jobs, whether events are on, and the statuses seen last pass."""
+
+    task_hub: str | None
+    events: bool
+    seen: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"taskHub": self.task_hub, "events": self.events, "seen": dict(self.seen)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WatchOrder:
+        return cls(data.get("taskHub"), bool(data.get("events", True)), dict(data.get("seen") or {}))
+
+
+@dataclass(frozen=True)
+class WatchReport:
+    """`watch_jobs`' answer: the statuses now seen, the finished jobs whose runs know it (to be
+    untagged, as listed resources), and counts for the log."""
+
+    seen: dict[str, str]
+    finished: tuple[dict[str, Any], ...] = ()
+    listed: int = 0
+    signalled: int = 0
+    undelivered: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seen": dict(self.seen),
+            "finished": list(self.finished),
+            "listed": self.listed,
+            "signalled": self.signalled,
+            "undelivered": self.undelivered,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WatchReport:
+        return cls(
+            seen=dict(data.get("seen") or {}),
+            finished=tuple(data.get("finished") or ()),
+            listed=int(data.get("listed") or 0),
+            signalled=int(data.get("signalled") or 0),
+            undelivered=int(data.get("undelivered") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Unwatched:
+    """`unwatch_job`'s answer (its input is `{"job": <the listed job resource>}`)."""
+
+    job_name: str
+    found: bool  # False: the job is gone; nothing to untag
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"jobName": self.job_name, "found": self.found}
 
 
 # -- external events -------------------------------------------------------------------------

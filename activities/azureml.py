@@ -52,7 +52,7 @@ log = logging.getLogger("activities")
 bp = df.Blueprint()
 
 
-def _answer(exc: Exception) -> dict[str, Any]:
+def answer_error(exc: Exception) -> dict[str, Any]:
     """An Azure ML error as the activity's result; anything else is raised."""
     if isinstance(exc, ThrottledError | TransientError):
         return unreachable(exc.to_dict(), exc.retry_after)
@@ -70,7 +70,7 @@ def fetch_template(payload: dict[str, Any]) -> dict[str, Any]:
     except NotFoundError as exc:
         return refusal(template_not_found(name, exc).to_dict())
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
-        return _answer(exc)
+        return answer_error(exc)
     return answer(TemplateFetched(template_definition(job)))
 
 
@@ -109,7 +109,7 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
     except BadRequestError as exc:
         return refusal(_explained(exc))
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
-        return _answer(exc)
+        return answer_error(exc)
     log.info("submitted sweep job %s for instance %s", order.job_name, order.instance_id)
     return _submitted(JobView.from_rest(job), order.job_name, adopted=False)
 
@@ -162,7 +162,7 @@ def get_job_status(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         job = services.client().get_job(query.job_name)
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
-        return _answer(exc)
+        return answer_error(exc)
     from polysync.outcome import snapshot
 
     snap: JobSnapshot = snapshot(job, services.settings().workspace, query.outputs, query.objective_metric)
@@ -179,7 +179,7 @@ def cancel_job(payload: dict[str, Any]) -> dict[str, Any]:
     except NotFoundError:
         return answer(Cancelled(job_name, found=False))
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
-        return _answer(exc)
+        return answer_error(exc)
     log.info("cancel requested for sweep job %s", job_name)
     return answer(Cancelled(job_name, found=True))
 

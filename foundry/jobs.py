@@ -159,12 +159,13 @@ class JobView:
             props["outputs"] = _own_outputs(props["outputs"], self.name)
         return props
 
-    def update_body(self, **new_tags: str) -> dict[str, Any]:
-        """The body of a re-PUT of this same job that adds `new_tags` (only tags, description,
-        displayName, properties and isArchived may change on an existing job)."""
+    def update_body(self, *, without: tuple[str, ...] = (), **new_tags: str) -> dict[str, Any]:
+        """The body of a re-PUT of this same job that adds `new_tags` and drops the tags named in
+        `without` (only tags, description, displayName, properties and isArchived may change on
+        an existing job)."""
         props = {k: copy.deepcopy(v) for k, v in self.props.items() if k not in READ_ONLY_PROPERTIES}
         _keep_user_services(props)
-        props["tags"] = {**self.tags, **new_tags}
+        props["tags"] = {k: v for k, v in {**self.tags, **new_tags}.items() if k not in without}
         return {"properties": props}
 
 

@@ -8,11 +8,15 @@ whenever the status changes (a job that just moved tends to move again soon).
 Once an event has arrived for the run, delivery is proven: events carry the
 news, and polling becomes a slow safety net (events can be lost or late), from
 `event_floor` doubling to `event_cap`.
+
+A watched run (the sweep watcher lists its job every `watch_period` seconds and tells it
+what changed) polls only as a safety net from the start, from `safety_floor` doubling to
+`safety_cap`: the watcher bounds how late an ending is seen, events or not.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from contracts import MAX_TIMER_SECONDS, PollPolicy
@@ -62,7 +66,12 @@ class LoopState:
 
 def next_interval(current: float, policy: PollPolicy, *, events_seen: bool, status_changed: bool) -> float:
     """The sleep before the next safety/status poll."""
-    floor, cap = (policy.event_floor, policy.event_cap) if events_seen else (policy.floor, policy.cap)
+    if policy.watched:
+        floor, cap = policy.safety_floor, policy.safety_cap
+    elif events_seen:
+        floor, cap = policy.event_floor, policy.event_cap
+    else:
+        floor, cap = policy.floor, policy.cap
     if status_changed or current <= 0:
         return floor
     if current < floor:
@@ -75,5 +84,6 @@ def retry_interval(current: float, policy: PollPolicy, retry_after: float | None
     no-events backoff (floor doubling to cap, whatever the events regime: an
     answer is wanted soon), but never sooner than the service's Retry-After,
     however long, bounded only by the longest single durable timer."""
-    backoff = next_interval(min(current, policy.cap), policy, events_seen=False, status_changed=False)
+    fast = replace(policy, watch_period=0.0)
+    backoff = next_interval(min(current, policy.cap), fast, events_seen=False, status_changed=False)
     return backoff, min(MAX_TIMER_SECONDS, max(backoff, retry_after or 0.0))

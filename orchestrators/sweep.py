@@ -74,7 +74,9 @@ SECRETS_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_
 @bp.orchestration_trigger(context_name="context")
 def sweep_orchestrator(context: df.DurableOrchestrationContext):
     sweep = SweepInput.from_dict(context.get_input())
-    run = Run(context, sweep, Listeners(context, status_events=sweep.policy.use_events))
+    # A watched run hears from the sweep watcher through the same event as from Event Grid.
+    listening = sweep.policy.use_events or sweep.policy.watched
+    run = Run(context, sweep, Listeners(context, status_events=listening))
     try:
         if sweep.state is None:
             state = yield from submit(run)
@@ -149,6 +151,9 @@ def _sleep(run: Run, state: LoopState):
             state.interval, run.policy, events_seen=state.events_seen, status_changed=run.status_changed
         )
         seconds = state.interval
+        if state.stalled_since is not None:
+            # A stalled job is looked at again by the stalled limit, however slow the safety net.
+            seconds = min(seconds, run.policy.stalled_limit)
     timer = run.context.create_timer(run.clock() + timedelta(seconds=seconds))
     winner = yield run.context.task_any([timer, *run.listeners.tasks()])
     state.wakeups += 1

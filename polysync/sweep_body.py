@@ -88,6 +88,8 @@ def _tags(template_tags: Any, request: RunRequest, instance_id: str, task_hub: s
         tags[tag.TASK_HUB] = task_hub
     else:
         tags.pop(tag.TASK_HUB, None)
+    # Watched until its run knows it ended (the sweep watcher removes the tag then).
+    tags[tag.WATCH] = task_hub or ""
     tags.pop(tag.RECONCILED, None)  # a verdict on the template, not on this run
     return tags
 

@@ -42,6 +42,14 @@ def _number(env: Mapping[str, str], name: str, *, integer: bool = False) -> floa
     return value
 
 
+def _seconds_or_off(env: Mapping[str, str], name: str) -> float | None:
+    """A number of seconds where 0 means "off"; None when unset."""
+    raw = _text(env, name)
+    if raw is not None and raw.strip() in ("0", "0.0"):
+        return 0.0
+    return _number(env, name)
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool | None:
     raw = _text(env, name)
     if raw is None:
@@ -81,6 +89,9 @@ def _poll_policy(env: Mapping[str, str]) -> PollPolicy:
         "stalled_limit": _number(env, "SWEEP_STALLED_LIMIT_SECONDS"),
         "outage_limit": _number(env, "SWEEP_OUTAGE_LIMIT_SECONDS"),
         "use_events": _flag(env, "SWEEP_EVENTS_ENABLED"),
+        "watch_period": _seconds_or_off(env, "SWEEP_WATCH_PERIOD_SECONDS"),
+        "safety_floor": _number(env, "SWEEP_SAFETY_POLL_FLOOR_SECONDS"),
+        "safety_cap": _number(env, "SWEEP_SAFETY_POLL_CAP_SECONDS"),
     }
     if given["polls_per_generation"] is not None:
         given["polls_per_generation"] = int(given["polls_per_generation"])

@@ -54,6 +54,7 @@ from foundry.names import job_name_for, validate_instance_id, validate_job_name
 from foundry.vault import StoredSecret
 from runtime import services
 from triggers import instances
+from triggers.watcher import ensure_watcher
 
 log = logging.getLogger("triggers.reconciler")
 bp = df.Blueprint()
@@ -157,6 +158,14 @@ def candidates(jobs: Iterable[dict[str, Any]], task_hub: str | None) -> list[dic
             continue
         out.append(resource)
     return out
+
+
+def watched_and_running(resource: dict[str, Any], task_hub: str | None) -> bool:
+    """A job of this task hub the sweep watcher should be listing: tagged and still active."""
+    if not isinstance(resource, dict):
+        return False
+    job = JobView.from_rest(resource)
+    return job.tags.get(tag.WATCH) == (task_hub or "") and _active(job)
 
 
 def reference_now(timer: Any, wall: datetime | None = None) -> datetime:
@@ -355,6 +364,8 @@ async def reconcile_orphans(timer: func.TimerRequest, client: df.DurableOrchestr
     )
     if jobs is None:
         return
+    if any(watched_and_running(job, settings.taskhub_name) for job in jobs):
+        await ensure_watcher(client, settings)  # the backstop: a watcher that ended too early
     summary = await reconcile(
         jobs, lookup, azure_ml.cancel_job, tag_reconciled, now=now, task_hub=settings.taskhub_name
     )

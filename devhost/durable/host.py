@@ -83,7 +83,9 @@ class DurableHost:
         for info in self.functions:
             self._by_type.setdefault(info.trigger_type, []).append(info)
         orchestrators = {f.name: f.fn for f in self._by_type.get("orchestrationTrigger", [])}
-        activities = {f.name: _activity_caller(f) for f in self._by_type.get("activityTrigger", [])}
+        activities = {
+            f.name: _activity_caller(f, lambda: self._binding_json) for f in self._by_type.get("activityTrigger", [])
+        }
         self.engine = Engine(
             clock=clock,
             orchestrators=orchestrators,
@@ -594,13 +596,19 @@ def _resolve_setting(expr: str) -> str:
     return expr
 
 
-def _activity_caller(info: FunctionInfo):
+def _activity_caller(info: FunctionInfo, binding_json: Callable[[], str]):
+    """How the worker calls an activity: its input under the trigger's name, plus the durable
+    client binding's JSON when the activity declares one (the Functions host resolves input
+    bindings whatever the trigger; the SDK's wrapper turns the JSON into a client)."""
     name = info.trigger_name
     fn = info.fn
     ctx = info.accepts_context
+    client_name = info.client_name
 
     def call(value: Any) -> Any:
         kwargs = {name: value}
+        if client_name:
+            kwargs[client_name] = binding_json()
         if ctx:
             from .functions import InvocationContext
 

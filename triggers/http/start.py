@@ -35,6 +35,7 @@ from triggers.http.preflight import check_template
 from triggers.http.requests import read_json, signature_problem
 from triggers.http.responses import error_response, json_response
 from triggers.http.signing import run_id_from_signature
+from triggers.watcher import ensure_watcher
 
 if TYPE_CHECKING:
     from polysync.request.models import RunRequest
@@ -105,6 +106,7 @@ async def start(
             await asyncio.to_thread(_forget_secrets, plan)
         return answer
     log.info("started instance %s for template %s", instance_id, request.external_id)
+    await ensure_watcher(client, services.settings())
     return client.create_check_status_response(req, instance_id)
 
 
