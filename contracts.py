@@ -362,6 +362,7 @@ class WatcherInput:
     seen: dict[str, str] = field(default_factory=dict)
     empty_passes: int = 0  # consecutive passes that listed nothing: the watcher ends after a few
     passes: int = 0
+    failures: int = 0  # consecutive passes Azure ML did not answer: the watcher backs off
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -371,6 +372,7 @@ class WatcherInput:
             "seen": dict(self.seen),
             "emptyPasses": self.empty_passes,
             "passes": self.passes,
+            "failures": self.failures,
         }
 
     @classmethod
@@ -382,6 +384,7 @@ class WatcherInput:
             seen={str(k): str(v) for k, v in (data.get("seen") or {}).items()},
             empty_passes=int(data.get("emptyPasses") or 0),
             passes=int(data.get("passes") or 0),
+            failures=int(data.get("failures") or 0),
         )
 
 

@@ -57,6 +57,15 @@ param sweepEventPollCapSeconds int = 28800
 param sweepPollsPerGeneration int = 1
 param sweepStalledLimitSeconds int = 3600
 
+@description('Sweep watcher period: every running sweep\'s job is listed this often (one paged list for all of them) and its run told what changed; 0 turns the watcher off (docs/performance.md).')
+param sweepWatchPeriodSeconds int = 30
+
+@description('A watched run\'s own safety poll, first interval (doubling to the cap): it only matters when the watcher is down.')
+param sweepSafetyPollFloorSeconds int = 14400
+
+@description('A watched run\'s own safety poll, longest interval.')
+param sweepSafetyPollCapSeconds int = 86400
+
 @description('How long a run waits out Azure ML being unreachable (throttled, 5xx) before it ends Failed and leaves the job running.')
 param sweepOutageLimitSeconds int = 86400
 
@@ -186,6 +195,9 @@ module functionApp 'app/function.bicep' = {
     sweepEventPollCapSeconds: sweepEventPollCapSeconds
     sweepPollsPerGeneration: sweepPollsPerGeneration
     sweepStalledLimitSeconds: sweepStalledLimitSeconds
+    sweepWatchPeriodSeconds: sweepWatchPeriodSeconds
+    sweepSafetyPollFloorSeconds: sweepSafetyPollFloorSeconds
+    sweepSafetyPollCapSeconds: sweepSafetyPollCapSeconds
     sweepOutageLimitSeconds: sweepOutageLimitSeconds
     sweepEventsEnabled: sweepEventsEnabled
     reconcileSchedule: reconcileSchedule
@@ -202,6 +214,8 @@ output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
+// The Event Grid subscription delivers only events of runs tagged with this task hub (eventgrid.bicep).
+output TASKHUB_NAME string = taskHubName
 output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ID string = keyVault.outputs.id

@@ -32,6 +32,21 @@ bp = df.Blueprint()
 IDLE_SECONDS = 300.0
 
 
+# While Azure ML does not answer the listing, the watcher backs off (never sooner than the
+# service's Retry-After) up to this: nothing can be learnt meanwhile, and a throttled
+# subscription must not be hammered.
+MAX_BACKOFF_SECONDS = 600.0
+
+
+def next_pass_in(period: float, failures: int, retry_after: float | None) -> float:
+    """Seconds to the next pass: the period, doubled per consecutive failed pass up to
+    MAX_BACKOFF_SECONDS, and never sooner than Retry-After."""
+    if failures <= 0:
+        return period
+    backoff = min(MAX_BACKOFF_SECONDS, period * 2 ** min(failures, 16))
+    return max(period, backoff, min(retry_after or 0.0, MAX_BACKOFF_SECONDS))
+
+
 def idle_passes(period: float) -> int:
     """Consecutive empty passes after which the watcher ends."""
     return max(2, math.ceil(IDLE_SECONDS / period))
@@ -47,13 +62,14 @@ def sweep_watcher(context: df.DurableOrchestrationContext):
     except Exception:  # noqa: BLE001, S110 - read from the task below: a failed pass keeps what it saw
         pass
     outcome = Outcome.of(task)
-    seen, listed, note = watch.seen, None, None
+    seen, listed, note, failures = watch.seen, None, None, 0
     if outcome.ok:
         report = WatchReport.from_dict(outcome.value)
         seen, listed = report.seen, report.listed
         yield from _untag(context, report.finished)
     else:
         note = (outcome.error or {}).get("code") or "unreachable"
+        failures = watch.failures + 1
     empty = watch.empty_passes + 1 if listed == 0 else 0
     context.set_custom_status(
         {
@@ -65,10 +81,17 @@ def sweep_watcher(context: df.DurableOrchestrationContext):
     )
     if empty >= idle_passes(watch.period):
         return {"passes": watch.passes + 1, "endedAt": timestamp(context.current_utc_datetime)}
-    yield context.create_timer(context.current_utc_datetime + timedelta(seconds=watch.period))
+    sleep = next_pass_in(watch.period, failures, outcome.retry_after)
+    yield context.create_timer(context.current_utc_datetime + timedelta(seconds=sleep))
     context.continue_as_new(
         WatcherInput(
-            watch.period, watch.events, watch.task_hub, seen, empty_passes=empty, passes=watch.passes + 1
+            watch.period,
+            watch.events,
+            watch.task_hub,
+            seen,
+            empty_passes=empty,
+            passes=watch.passes + 1,
+            failures=failures,
         ).to_dict()
     )
     return None

@@ -51,6 +51,9 @@ param sweepEventPollFloorSeconds int
 param sweepEventPollCapSeconds int
 param sweepPollsPerGeneration int
 param sweepStalledLimitSeconds int
+param sweepWatchPeriodSeconds int
+param sweepSafetyPollFloorSeconds int
+param sweepSafetyPollCapSeconds int
 param sweepOutageLimitSeconds int
 param sweepEventsEnabled bool
 param reconcileSchedule string
@@ -192,6 +195,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SWEEP_STALLED_LIMIT_SECONDS'
           value: string(sweepStalledLimitSeconds)
+        }
+        {
+          name: 'SWEEP_WATCH_PERIOD_SECONDS'
+          value: string(sweepWatchPeriodSeconds)
+        }
+        {
+          name: 'SWEEP_SAFETY_POLL_FLOOR_SECONDS'
+          value: string(sweepSafetyPollFloorSeconds)
+        }
+        {
+          name: 'SWEEP_SAFETY_POLL_CAP_SECONDS'
+          value: string(sweepSafetyPollCapSeconds)
         }
         {
           name: 'SWEEP_OUTAGE_LIMIT_SECONDS'

@@ -46,7 +46,9 @@ def _stack_with_outage_template(**settings: str) -> LocalStack:
 
 
 def test_custom_status_says_azure_ml_is_unreachable_while_the_run_waits():
-    with _stack_with_outage_template() as stack:
+    # The run's own calls meet the outage (a watched run makes none for hours: the watcher's
+    # customStatus says `lastError` instead).
+    with _stack_with_outage_template(SWEEP_WATCH_PERIOD_SECONDS="0") as stack:
         stack.clock.auto = False
         instance_id = start(stack, body("outage-status"))
         stack.clock.wait_quiet()
@@ -74,7 +76,8 @@ def test_custom_status_says_azure_ml_is_unreachable_while_the_run_waits():
 
 
 def test_past_the_outage_limit_the_run_fails_naming_the_job_it_left_running(caplog):
-    with _stack_with_outage_template(SWEEP_OUTAGE_LIMIT_SECONDS="3600") as stack:
+    # the run's own calls meet the outage: no watcher
+    with _stack_with_outage_template(SWEEP_OUTAGE_LIMIT_SECONDS="3600", SWEEP_WATCH_PERIOD_SECONDS="0") as stack:
         stack.clock.auto = False
         instance_id = start(stack, body("outage-limit"))
         stack.clock.wait_quiet()

@@ -179,7 +179,9 @@ def test_polysync_flat_body_rehearses_the_example_sweep_end_to_end(stack, events
     assert job["status"] == "Completed" and job["properties"]["best_child_run_id"] == best["name"]
     assert {t.run_id for t in stack.emulator.trials.children(job_name)} == set(trials)
     puts = {status: n for (kind, status), n in stack.emulator.calls_for(job_name).items() if kind == "put"}
-    assert puts == {201: 1}  # the activity ran twice (rerun) and adopted its job: one sweep, one rehearsal
+    # the activity ran twice (rerun) and adopted its job: one sweep, one rehearsal; a 200 is the
+    # sweep watcher's tag-only re-PUT once the run knew the end
+    assert puts.get(201) == 1 and set(puts) <= {200, 201}
     # events: the sweep's lifecycle, and every trial's own
     mine = [e["data"] for e in events if e["data"]["runId"] == job_name]
     statuses = [d.get("runStatus") for d in mine if d.get("runStatus")]

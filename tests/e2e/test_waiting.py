@@ -11,6 +11,11 @@ from devhost.stack import LocalStack
 from tests.e2e.helpers import custom_status, start, structured, wait_finished
 
 
+# These tests are about how a run waits on its own (Event Grid, its own polls, generations):
+# no sweep watcher. The watcher's own behaviour is in test_watcher.py.
+ON_ITS_OWN = {"SWEEP_WATCH_PERIOD_SECONDS": "0"}
+
+
 def _at(iso: str) -> datetime:
     return parse_utc(iso)
 
@@ -46,7 +51,7 @@ def _advance_until_running(stack: LocalStack, instance_id: str) -> dict:
 
 
 def test_event_grid_wakes_the_run_at_once_even_for_a_48_hour_sweep():
-    with LocalStack.start(virtual=True, events=True) as stack:
+    with LocalStack.start(virtual=True, events=True, settings=ON_ITS_OWN) as stack:
         instance_id = start(stack, structured("train-sweep-long"))
         view = wait_finished(stack, instance_id, timeout=120)
         assert view["status"] == "Success"
@@ -59,7 +64,7 @@ def test_event_grid_wakes_the_run_at_once_even_for_a_48_hour_sweep():
 
 
 def test_without_events_the_end_is_seen_within_the_poll_cap():
-    with LocalStack.start(virtual=True, events=False) as stack:
+    with LocalStack.start(virtual=True, events=False, settings=ON_ITS_OWN) as stack:
         view = wait_finished(stack, start(stack, structured()), timeout=120)
         assert view["status"] == "Success"
         assert 0 <= _detection_lag(stack, view) <= 120
@@ -70,6 +75,7 @@ def test_a_run_spans_several_continue_as_new_generations_and_keeps_history_bound
         "SWEEP_POLL_FLOOR_SECONDS": "5",
         "SWEEP_POLL_CAP_SECONDS": "10",
         "SWEEP_POLLS_PER_GENERATION": "4",
+        **ON_ITS_OWN,
     }
     with LocalStack.start(virtual=True, events=False, settings=settings) as stack:
         instance_id = start(stack, structured(runId="e2e-generations"))
@@ -94,7 +100,7 @@ def test_an_event_arriving_while_a_poll_is_in_flight_is_not_lost():
 
     from devhost.emulator import FaultPlan
 
-    with LocalStack.start(virtual=True, events=True) as stack:
+    with LocalStack.start(virtual=True, events=True, settings=ON_ITS_OWN) as stack:
         # Time moves only when the test says so: a free-running virtual clock could
         # race through the whole 48 h sweep before the test looks.
         stack.clock.auto = False
@@ -146,7 +152,7 @@ def test_a_storm_of_duplicate_events_cannot_grow_one_generation_without_bound():
 
     from orchestrators.sweep import MAX_WAKEUPS_PER_GENERATION
 
-    with LocalStack.start(virtual=True, events=True) as stack:
+    with LocalStack.start(virtual=True, events=True, settings=ON_ITS_OWN) as stack:
         stack.clock.auto = False
         instance_id = start(stack, structured("train-sweep-long"))
         job_name = _advance_until_running(stack, instance_id)["jobName"]
@@ -174,7 +180,7 @@ def test_a_storm_of_duplicate_events_cannot_grow_one_generation_without_bound():
 def test_the_status_route_keeps_the_runs_start_time_across_generations():
     """The Durable createdTime restarts with every continue-as-new generation (as
     the real extension does); the status route reports when the run started."""
-    with LocalStack.start(virtual=True, events=False) as stack:
+    with LocalStack.start(virtual=True, events=False, settings=ON_ITS_OWN) as stack:
         start_time = stack.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         instance_id = start(stack, structured())
         view = wait_finished(stack, instance_id, timeout=120)
@@ -198,7 +204,7 @@ def test_an_event_that_arrives_before_any_waiter_wakes_the_run_once():
 
     from devhost.emulator import FaultPlan
 
-    with LocalStack.start(virtual=True, events=False) as stack:
+    with LocalStack.start(virtual=True, events=False, settings=ON_ITS_OWN) as stack:
         stack.clock.auto = False
         stack.emulator.set_faults(
             FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=1.0, methods=frozenset({"put"}))

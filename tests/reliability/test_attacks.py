@@ -16,6 +16,7 @@ import time
 import pytest
 import requests
 
+from contracts import WATCHER
 from devhost.stack import LocalStack
 from foundry.names import INSTANCE_PREFIX
 from tests.e2e.helpers import custom_status, structured, wait_finished, wait_for, wait_until
@@ -65,7 +66,8 @@ def secret_run(stack: LocalStack, template: str = "train-sweep-template", **over
 def started(stack: LocalStack) -> tuple[int, int]:
     """(instances, jobs created) once every started run has submitted or ended: a snapshot
     taken while a PUT is on its way would blame the next request for it."""
-    for instance_id in stack.host.instances():
+    runs = [i for i in stack.host.instances() if stack.host.get_status(i, show_input=False)["name"] != WATCHER]
+    for instance_id in runs:
         wait_for(
             lambda i=instance_id: stack.host.get_status(i, show_input=False),
             lambda st: (
@@ -75,7 +77,7 @@ def started(stack: LocalStack) -> tuple[int, int]:
             60,
             "status",
         )
-    return len(stack.host.instances()), stack.emulator.calls["put_created"]
+    return len(runs), stack.emulator.calls["put_created"]
 
 
 # ---------------------------------------------------------------- 1. Secret values readable by anyone

@@ -9,6 +9,7 @@ import function_app
 from contracts import (
     ACTIVITIES,
     ORCHESTRATOR,
+    WATCHER,
     CancelSignal,
     JobSnapshot,
     OutputParameter,
@@ -48,10 +49,10 @@ def _through_history(value: dict) -> dict:
 def test_the_names_are_the_apps_functions():
     by_trigger: dict[str, set[str]] = {}
     for function in app_functions(function_app.app):
-        trigger = function.get_bindings()[0].type
+        trigger = next(b.type for b in function.get_bindings() if b.type.endswith("Trigger"))
         by_trigger.setdefault(trigger, set()).add(function.get_function_name())
     assert by_trigger["activityTrigger"] == set(ACTIVITIES)
-    assert by_trigger["orchestrationTrigger"] == {ORCHESTRATOR}
+    assert by_trigger["orchestrationTrigger"] == {ORCHESTRATOR, WATCHER}
 
 
 def test_the_orchestration_input_round_trips_with_its_documented_keys():
@@ -67,9 +68,14 @@ def test_the_orchestration_input_round_trips_with_its_documented_keys():
 
 
 def test_an_input_without_a_policy_reads_the_defaults():
-    """Runs started before the policy travelled in the input keep replaying."""
+    """Runs started before the policy travelled in the input keep replaying; runs started before
+    the sweep watcher existed are not watched (their jobs carry no watch tag)."""
     old = {"request": {"externalId": "t"}, "template": "t", "jobName": "t-1", "state": None}
-    assert SweepInput.from_dict(old).policy == PollPolicy()
+    assert SweepInput.from_dict(old).policy == PollPolicy(watch_period=0)
+    before_watcher = PollPolicy(floor=5, cap=60).to_dict()
+    del before_watcher["watch_period"]
+    assert PollPolicy.from_dict(before_watcher) == PollPolicy(floor=5, cap=60, watch_period=0)
+    assert PollPolicy.from_dict(PollPolicy().to_dict()).watched
 
 
 def test_answers_and_events_round_trip():

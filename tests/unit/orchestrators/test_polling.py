@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from contracts import PollPolicy
 from orchestrators.polling import LoopState, next_interval
 
-POLICY = PollPolicy()
+POLICY = PollPolicy(watch_period=0)  # no sweep watcher: the run polls for itself
+WATCHED = PollPolicy()  # the default: the sweep watcher lists the job every 30 s
 
 
 def test_backoff_doubles_from_floor_to_cap_and_resets_on_change():
@@ -39,11 +40,32 @@ def test_interval_always_within_the_regime_bounds(current, events, changed):
     assert low <= value <= high
 
 
+@given(current=st.floats(min_value=0, max_value=1e6), events=st.booleans(), changed=st.booleans())
+def test_a_watched_run_polls_only_as_the_slow_safety_net(current, events, changed):
+    """The watcher bounds how late an ending is seen, events or not: the run's own polls are a
+    safety net from 4 h doubling to 24 h."""
+    value = next_interval(current, WATCHED, events_seen=events, status_changed=changed)
+    assert WATCHED.safety_floor <= value <= WATCHED.safety_cap
+    assert next_interval(0, WATCHED, events_seen=False, status_changed=False) == 4 * 3600
+    assert next_interval(16 * 3600, WATCHED, events_seen=False, status_changed=False) == 24 * 3600
+
+
+def test_an_unreachable_azure_ml_is_retried_at_the_fast_backoff_even_when_watched():
+    from orchestrators.polling import retry_interval
+
+    assert retry_interval(0, WATCHED, None) == (15, 15)
+    assert retry_interval(60, WATCHED, 600) == (120, 600)
+
+
 def test_policy_rejects_timers_the_extension_cannot_cancel():
     with pytest.raises(ValueError, match="SWEEP_EVENT_POLL_CAP_SECONDS"):
         PollPolicy(event_cap=7 * 24 * 3600)
     with pytest.raises(ValueError, match="SWEEP_POLL_FLOOR_SECONDS"):
         PollPolicy(floor=200, cap=100)
+    with pytest.raises(ValueError, match="SWEEP_SAFETY_POLL_CAP_SECONDS"):
+        PollPolicy(safety_cap=6 * 24 * 3600)
+    with pytest.raises(ValueError, match="SWEEP_WATCH_PERIOD_SECONDS"):
+        PollPolicy(watch_period=-1)
 
 
 def test_loop_state_round_trips_through_continue_as_new_input():

@@ -18,6 +18,7 @@ from contracts import (
     CancelSignal,
     JobSnapshot,
     PollPolicy,
+    WATCHER_EVENT_TYPE,
     StatusSignal,
     Submitted,
     SweepInput,
@@ -186,7 +187,7 @@ def test_a_cancel_azure_ml_does_not_take_waits_for_the_next_timer():
 
 
 def test_a_poll_timer_ends_the_generation_before_its_get():
-    run, waiting = submitted_run()
+    run, waiting = submitted_run(watch_period=0)
     assert waiting.timers == [NOW + timedelta(seconds=15)]
     ended = run.fire_timer()
     assert ended.activities == [] and ended.continued_as_new is not None
@@ -213,10 +214,35 @@ def test_a_terminal_event_is_confirmed_by_the_next_generations_get():
 
 
 def test_a_progress_event_updates_the_status_without_a_get():
-    run, _ = submitted_run()
+    run, _ = submitted_run(watch_period=0)
     woken = run.raise_event(STATUS_EVENT, StatusSignal(JOB, "Running", RUN_STATUS_CHANGED, "t1").to_dict())
     assert woken.activities == [] and woken.custom_status["azureStatus"] == "Running"
     assert woken.timers == [NOW + timedelta(hours=1)]  # events flow: polling becomes the safety net
+
+
+def test_a_watched_run_polls_only_as_the_safety_net_and_hears_the_watcher_without_events():
+    """With the sweep watcher on, the run's own first poll is 4 h away, and it listens for the
+    watcher's status events even with Event Grid events off."""
+    run, waiting = submitted_run(use_events=False)
+    assert waiting.timers == [NOW + timedelta(hours=4)]
+    signal = StatusSignal(JOB, "Completed", WATCHER_EVENT_TYPE, None)
+    woken = run.raise_event(STATUS_EVENT, signal.to_dict())
+    assert woken.activities == [] and woken.timers == [NOW]
+    carried = run.fire_timer().continued_as_new
+    assert carried is not None and carried["state"]["poll_on_resume"] is True
+
+
+def test_without_watcher_or_events_a_status_event_is_not_listened_for():
+    run, waiting = submitted_run(use_events=False, watch_period=0)
+    assert waiting.timers == [NOW + timedelta(seconds=15)]
+    ignored = run.raise_event(STATUS_EVENT, StatusSignal(JOB, "Completed", WATCHER_EVENT_TYPE, None).to_dict())
+    assert ignored.activities == [] and ignored.timers == []
+
+
+def test_a_stalled_job_is_looked_at_again_by_the_stalled_limit_however_slow_the_safety_net():
+    run, _ = resumed(running_state(poll_on_resume=True))
+    stalled = run.answer(GET_JOB_STATUS, snapshot("NotResponding"))
+    assert stalled.timers == [NOW + timedelta(seconds=3600)]  # not the 4 h safety poll
 
 
 def test_a_failed_job_ends_the_run_failed_with_its_hint():

@@ -67,6 +67,7 @@ def test_tags_display_name_and_kept_trial(template: dict[str, Any], workspace: W
         "polysync.instanceId": "ps-abc",
         "polysync.template": "train-sweep-template",
         "polysync.runId": "run-42",
+        "polysyncWatch": "",  # watched until its run knows it ended (foundry/watch.py)
     }
     src = template["properties"]["trial"]
     # nothing overridden; the service's explicit nulls are not restated
