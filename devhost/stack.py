@@ -28,6 +28,7 @@ from devhost.durable.keys import KEY_HEADER, HostKeys
 from devhost.durable.observer import HostObserver
 from devhost.emulator import FaultPlan, WorkspaceEmulator
 from devhost.emulator.rehearsals import RehearsalSetup
+from devhost.eventgrid import AdvancedFilter, delivered, subscription_filters
 from devhost.keyvault import KeyVaultEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,7 @@ class LocalStack:
         on_event: Callable[[dict[str, Any]], None] | None = None,
         rerun_activities: bool = False,
         rehearsal: RehearsalSetup | None = None,
+        event_filters: bool = True,
     ) -> LocalStack:
         """Start everything. With `workspace_id` the app talks to that real Azure ML
         workspace with the developer's own credential instead of the emulator.
@@ -75,7 +77,10 @@ class LocalStack:
         `default` host key; else generated) are enforced on every non-anonymous route. `timers`
         runs the timer triggers (the orphan reconciler) on their schedules, as the host does.
         `observer` hears of requests, timer invocations and instance changes (the serve console).
-        A port that is taken raises OSError (EADDRINUSE) with nothing left running."""
+        `event_filters` plays the deployed Event Grid subscription's advanced filters
+        (devhost/eventgrid.py): only the app's sweeps' own events reach it; False delivers every run
+        event of the workspace (no filters). A port that is taken raises OSError (EADDRINUSE) with
+        nothing left running."""
         clock: Clock = VirtualClock() if virtual else RealClock()
         clock.start()
         started: list[Any] = []
@@ -98,6 +103,7 @@ class LocalStack:
                 on_event=on_event,
                 rerun_activities=rerun_activities,
                 rehearsal=rehearsal,
+                event_filters=event_filters,
             )
         except BaseException:
             for component in reversed(started):
@@ -126,6 +132,7 @@ class LocalStack:
         on_event: Callable[[dict[str, Any]], None] | None,
         rerun_activities: bool,
         rehearsal: RehearsalSetup | None,
+        event_filters: bool,
     ) -> LocalStack:
         emulator: WorkspaceEmulator | None = None
         keyvault: KeyVaultEmulator | None = None
@@ -178,7 +185,8 @@ class LocalStack:
         if timers:
             host.schedule_timer_triggers()
         if emulator is not None and (events or on_event):
-            emulator.set_event_sink(_event_sink(host, deliver=events, observer=on_event))
+            filters = subscription_filters(env.get("TASKHUB_NAME")) if event_filters else ()
+            emulator.set_event_sink(_event_sink(host, deliver=events, observer=on_event, filters=filters))
         return cls(clock=clock, host=host, emulator=emulator, env=env, keyvault=keyvault, _saved_env=saved)
 
     def stop(self) -> None:
@@ -251,12 +259,16 @@ class _Environment:
 
 
 def _event_sink(
-    host: DurableHost, *, deliver: bool, observer: Callable[[dict[str, Any]], None] | None
+    host: DurableHost,
+    *,
+    deliver: bool,
+    observer: Callable[[dict[str, Any]], None] | None,
+    filters: tuple[AdvancedFilter, ...] = (),
 ) -> Callable[[dict[str, Any]], None]:
     def sink(event: dict[str, Any]) -> None:
         if observer is not None:
             observer(event)
-        if deliver:
+        if deliver and delivered(event, filters):
             host.deliver_event_grid(event)
 
     return sink

@@ -13,6 +13,9 @@ param functionAppId string
 @description('Event Grid function of the app (triggers/: @app.event_grid_trigger on `azureml_events`).')
 param functionName string = 'azureml_events'
 
+@description('The app\'s Durable task hub (main.bicep output TASKHUB_NAME): only runs tagged polysyncWatch=<task hub> are delivered.')
+param taskHubName string
+
 @description('Event subscription name (3..64 letters, digits, hyphens); one per app on the workspace.')
 @minLength(3)
 @maxLength(64)
@@ -45,10 +48,29 @@ resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@
       }
     }
     eventDeliverySchema: 'EventGridSchema'
+    // Only what the app acts on (each delivery is an execution): sweeps, not their trials
+    // (another runType), of runs this task hub watches (devhost/eventgrid.py applies the same;
+    // docs/performance.md). A filter key cannot address a tag name with a dot in it.
     filter: {
       includedEventTypes: [
         'Microsoft.MachineLearningServices.RunStatusChanged'
         'Microsoft.MachineLearningServices.RunCompleted'
+      ]
+      advancedFilters: [
+        {
+          operatorType: 'StringIn'
+          key: 'data.runType'
+          values: [
+            'hyperdrive'
+          ]
+        }
+        {
+          operatorType: 'StringIn'
+          key: 'data.runTags.polysyncWatch'
+          values: [
+            taskHubName
+          ]
+        }
       ]
     }
     retryPolicy: {

@@ -198,6 +198,7 @@ class DurableHost:
 
         def work() -> None:
             for info in self._by_type.get("eventGridTrigger", []):
+                self.metrics.bump("event_grid_runs")
                 try:
                     info.call(_event_grid_event(event), self._binding_json if info.client_name else None)
                 except Exception:
@@ -225,6 +226,7 @@ class DurableHost:
         why = reason or f"Timer fired at {due.isoformat()}"  # as the host's TriggerParameterDescriptor says
 
         def work() -> None:
+            self.metrics.bump("timer_runs")
             started = time.monotonic()
             succeeded = False
             try:
@@ -397,6 +399,7 @@ class DurableHost:
             route_params=params,
             body=body,
         )
+        self.metrics.bump("http_runs")
         try:
             result = info.call(req, self._binding_json if info.client_name else None)
         except Exception:

@@ -61,6 +61,22 @@ class HostMetrics:
         self.events_carried_over = 0
         self.activities_rerun = 0  # extra executions by the at-least-once switch
         self.episodes = 0
+        # Function executions other than orchestrator episodes and activities, by trigger
+        self.event_grid_runs = 0
+        self.timer_runs = 0
+        self.http_runs = 0
+
+    @property
+    def executions(self) -> int:
+        """Every Function execution the host made: orchestrator episodes, activities (reruns
+        included) and trigger invocations (what Flex Consumption bills per execution)."""
+        return (
+            self.episodes
+            + self.activities_run
+            + self.event_grid_runs
+            + self.timer_runs
+            + self.http_runs
+        )
 
     def instance(self, instance_id: str) -> InstanceMetrics:
         with self._lock:
@@ -82,5 +98,8 @@ class HostMetrics:
                 "eventsCarriedOver": self.events_carried_over,
                 "activitiesRerun": self.activities_rerun,
                 "episodes": self.episodes,
+                "eventGridRuns": self.event_grid_runs,
+                "timerRuns": self.timer_runs,
+                "httpRuns": self.http_runs,
                 "instances": {k: v.as_dict() for k, v in self.instances.items()},
             }

@@ -29,7 +29,7 @@ from .catalog import Catalog
 from .definition import MUTABLE, changed_fields, comparable
 from .errors import ArmError, user_error
 from .events import EVENT_COMPLETED, EVENT_STATUS_CHANGED, iso
-from .trials import SimulatedTrials, Trial, TrialBook
+from .trials import TRIAL_RUN_TYPE, SimulatedTrials, Trial, TrialBook, trial_event_run
 from .validation import JOB_TYPES, normalize_sweep, validate_command, validate_name, validate_sweep
 
 if TYPE_CHECKING:
@@ -470,7 +470,7 @@ class JobBook:
     def _cancelled(self, job: Job) -> None:
         with self.lock:
             if self._jobs.get(job.name) is job and job.status == "CancelRequested":
-                self.planner.settle(job.name, "Canceled", self.clock.now())
+                self._settle_trials(job, "Canceled", self.clock.now())
                 self.set_status(job, "Canceled")
 
     # ------------------------------------------------------------------ lifecycle
@@ -539,6 +539,31 @@ class JobBook:
             metric_logged=metric in k.metrics,
         )
         service_state.on_trials_generated(job.name, job.props, trials)
+        # Azure ML raises RunStatusChanged for child runs too (the documented sample is one):
+        # each trial's Running and its end, as a rehearsed sweep's trials do.
+        for trial in trials:
+            for when in (trial.planned_start, trial.planned_end):
+                if when is not None:
+                    job.timers.append(self.at(when, lambda t=trial, j=job: self._trial_moved(j, t)))
+
+    def _trial_moved(self, job: Job, trial: Trial) -> None:
+        """A planned trial transition is due: its event, unless the sweep settled it already."""
+        with self.lock:
+            if self._jobs.get(job.name) is not job or trial.status is not None:
+                return
+            self.emit_trial(job, trial, trial.status_at(self.clock.now()))
+
+    def _settle_trials(self, job: Job, status: str, now: datetime) -> None:
+        for trial in self.planner.settle(job.name, status, now):
+            self.emit_trial(job, trial, status)
+
+    def emit_trial(self, job: Job, trial: Trial, status: str) -> None:
+        """A trial's own events (lock held): RunStatusChanged, and RunCompleted on success."""
+        run = trial_event_run(trial, job.props.get("experimentName"), status)
+        now = self.clock.now()
+        self._emit(trial.run_id, run, EVENT_STATUS_CHANGED, now, run_type=TRIAL_RUN_TYPE)
+        if status == "Completed":
+            self._emit(trial.run_id, run, EVENT_COMPLETED, now, run_type=TRIAL_RUN_TYPE)
 
     def set_status(self, job: Job, status: str) -> None:
         """Call with the lock held: the job's new status and its events."""
@@ -572,7 +597,7 @@ class JobBook:
         )
         now = self.clock.now()
         if k.all_fail:
-            self.planner.settle(job.name, "Failed", now)
+            self._settle_trials(job, "Failed", now)
             msg = (
                 "No trials completed successfully: all child runs of the sweep failed (NoTrialsCompleted). "
                 "Open a trial's logs for details."
@@ -596,11 +621,11 @@ class JobBook:
                     {"code": "PrimaryMetricNotFound", "message": msg, "target": "objective.primaryMetric"}
                 ],
             }
-            self.planner.settle(job.name, "Completed", now)
+            self._settle_trials(job, "Completed", now)
             self.set_status(job, "Failed")
             return
         if props.get("jobType") == "Sweep":
-            self.planner.settle(job.name, "Completed", now)
+            self._settle_trials(job, "Completed", now)
             best, score = self._best_trial(job)
             if best is not None:
                 service_state.on_sweep_completed(props, best, score)

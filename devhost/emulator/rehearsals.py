@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from . import service_state
 from .errors import ArmError
 from .events import EVENT_COMPLETED, EVENT_STATUS_CHANGED
-from .runhistory import trial_properties, trial_tags
+from .trials import TRIAL_RUN_TYPE, trial_event_run
 from .trials import TERMINAL as TRIAL_TERMINAL
 from .trials import Trial, space_size
 
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("devhost.emulator")
 
 _JOB_TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
-TRIAL_RUN_TYPE = "azureml.scriptrun"  # a sweep trial is a command (script) run
 _CODE_ID = re.compile(r"/codes/([^/]+)/versions/([^/]+)/?$", re.IGNORECASE)
 
 Listener = Callable[[str, "RehearsalEvent"], None]
@@ -322,12 +321,7 @@ class Rehearsals:
 
     def _trial_event(self, job: Job, trial: Trial, event_type: str) -> None:
         """A trial's own Event Grid event: its run document's type, tags, properties and status."""
-        run = {
-            "experimentName": job.props.get("experimentName"),
-            "tags": trial_tags(trial),
-            "properties": trial_properties(),
-            "status": trial.status,
-        }
+        run = trial_event_run(trial, job.props.get("experimentName"), str(trial.status))
         self.book.emit(trial.run_id, run, event_type, self.book.clock.now(), run_type=TRIAL_RUN_TYPE)
 
     def _settle(self, sweep: RehearsedSweep) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from .events import RUN_TYPES, experiment_id, iso
 from .jobs import Job, decode_skip_token, encode_skip_token
-from .trials import Trial
+from .trials import Trial, trial_properties, trial_tags  # noqa: F401 - trial_* re-exported
 
 _CREATED_BY = {"userObjectId": None, "userTenantId": None, "userName": "emulator", "upn": None}
 
@@ -95,12 +95,6 @@ def trial_run(trial: Trial, parent: Job, workspace_id: str, now: datetime) -> di
     }
 
 
-def trial_properties() -> dict[str, str]:
-    return {"_azureml.ComputeTargetType": "amlctrain", "azureml.runsource": "azureml.scriptrun"}
-
-
-def trial_tags(trial: Trial) -> dict[str, str]:
-    return {"hyperparameters": json.dumps(trial.parameters)}
 
 
 def children_page(

@@ -25,6 +25,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
+TRIAL_RUN_TYPE = "azureml.scriptrun"  # a sweep trial is a command (script) run
+
+
+def trial_properties() -> dict[str, str]:
+    return {"_azureml.ComputeTargetType": "amlctrain", "azureml.runsource": "azureml.scriptrun"}
+
+
+def trial_tags(trial: Trial) -> dict[str, str]:
+    return {"hyperparameters": json.dumps(trial.parameters)}
+
+
+def trial_event_run(trial: Trial, experiment: Any, status: str) -> dict[str, Any]:
+    """What a trial's own Event Grid event carries: its run document's tags, properties and
+    status (not its parent's tags: a child run has its own)."""
+    return {
+        "experimentName": experiment,
+        "tags": trial_tags(trial),
+        "properties": trial_properties(),
+        "status": status,
+    }
 
 
 @dataclass
@@ -173,13 +193,16 @@ class SimulatedTrials:
             trials.append(trial)
         return trials
 
-    def settle(self, name: str, status: str, now: datetime) -> None:
-        """The sweep ended or was cancelled: trials still queued or running take `status`."""
+    def settle(self, name: str, status: str, now: datetime) -> list[Trial]:
+        """The sweep ended or was cancelled: trials still queued or running take `status`
+        (returned, for their events)."""
+        settled = []
         for trial in self.book.children(name):
             current = trial.status_at(now)
             if current not in TERMINAL:
                 start, _ = trial.times_at(now)
-                self.book.update(trial.run_id, status=status, started=start, ended=now)
+                settled.append(self.book.update(trial.run_id, status=status, started=start, ended=now))
+        return settled
 
 
 def parameters_tag(trial: Trial) -> str:

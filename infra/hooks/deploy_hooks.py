@@ -497,6 +497,7 @@ class Hooks:
                 "systemTopicName": topic,
                 "functionAppId": self.env.require("AZURE_FUNCTION_APP_ID"),
                 "subscriptionName": self.env.require("EVENTGRID_SUBSCRIPTION_NAME"),
+                "taskHubName": self.env.require("TASKHUB_NAME"),
             },
             attempts=self.env.number("EVENTGRID_DEPLOY_ATTEMPTS", 10),
         )

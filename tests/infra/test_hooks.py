@@ -55,6 +55,7 @@ ENV = {
     "FOUNDRY_WORKSPACE_RESOURCE_GROUP": "rg-ml",
     "RUN_SECRETS_VAULT_ID": WS_VAULT,
     "EVENTGRID_SUBSCRIPTION_NAME": "polysync-abcdefghijklm",
+    "TASKHUB_NAME": "polysyncsweeps",
     "SWEEP_EVENTS_ENABLED": "true",
     "WORKSPACE_COMPUTE_PRINCIPAL_IDS": COMPUTE,
     "HOOK_RETRY_SECONDS": "0",
@@ -283,6 +284,7 @@ def test_postdeploy_waits_for_key_vault_references_then_subscribes(tmp_path):
         "systemTopicName": "existing-topic",
         "functionAppId": APP_ID,
         "subscriptionName": ENV["EVENTGRID_SUBSCRIPTION_NAME"],
+        "taskHubName": ENV["TASKHUB_NAME"],
     }
     assert "WEBHOOK_SECRET: AccessToKeyVaultDenied" in result.stdout
 

@@ -364,3 +364,20 @@ async def tick_timer(timer: func.TimerRequest, client: df.DurableOrchestrationCl
     EVENTS.append({"timer": timer.past_due})
     TIMER_STATUSES.append(dict(timer.schedule_status))
     logging.info("timer ticked")
+
+
+# -- an activity with a durable client binding ---------------------------------------------
+@app.activity_trigger(input_name="payload")
+@app.durable_client_input(client_name="client")
+async def raise_to(payload: dict, client: df.DurableOrchestrationClient) -> str:
+    await client.raise_event(payload["instanceId"], payload["event"], payload.get("data"))
+    status = await client.get_status(payload["instanceId"])
+    return str(getattr(status.runtime_status, "value", status.runtime_status))
+
+
+@app.orchestration_trigger(context_name="context")
+def signaller_orchestrator(context: df.DurableOrchestrationContext):
+    """Tells another instance something: the Python context cannot raise events to other
+    instances, so an activity with a client binding does it."""
+    target = context.get_input()
+    return (yield context.call_activity("raise_to", {"instanceId": target, "event": "go", "data": {"n": 1}}))

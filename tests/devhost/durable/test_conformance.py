@@ -403,3 +403,18 @@ def test_a_timer_more_often_than_once_a_minute_gets_no_schedule_status(manual_ho
     manual_host.clock.advance(20)
     manual_host.clock.wait_quiet()
     assert sample_app.TIMER_STATUSES and all(status == {} for status in sample_app.TIMER_STATUSES)
+
+
+def test_an_activity_with_a_durable_client_binding_raises_events_to_other_instances(auto_host):
+    """The client binding is an input binding any function may declare, activities included:
+    the extension binds `DurableClientAttribute` whatever the trigger
+    (azure-functions-durable-extension DurableTaskExtension.Initialize: `BindToInput` for the
+    client attribute, no trigger restriction), and the SDK's `durable_client_input` wraps the
+    user function whatever its trigger (azure-functions-durable-python
+    decorators/durable_app.py `_add_rich_client`). The Python orchestration context has no way
+    to raise an event to another instance (DurableOrchestrationContext: no `raise_event`), so
+    the sweep watcher relies on this."""
+    waiting = auto_host.start_orchestration("status_orchestrator")
+    signaller = auto_host.start_orchestration("signaller_orchestrator", waiting)
+    assert auto_host.wait_for_completion(signaller, 5)["output"] in ("Running", "Completed")
+    assert json.loads(auto_host.wait_for_completion(waiting, 5)["output"]) == {"n": 1}

@@ -11,9 +11,16 @@ CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
 COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
 
 
-def collect(vclock, make_emu, **kw):
+def collect(vclock, make_emu, *, trials: bool = False, **kw):
+    """Events the sink receives, with their delivery time: the jobs' own, or (`trials`) only
+    their trials' (child runs: runType azureml.scriptrun)."""
     got: list[tuple[datetime, dict]] = []
-    emu = make_emu(event_sink=lambda e: got.append((vclock.now(), e)), **kw)
+
+    def sink(e: dict) -> None:
+        if (e["data"]["runType"] == "azureml.scriptrun") == trials:
+            got.append((vclock.now(), e))
+
+    emu = make_emu(event_sink=sink, **kw)
     return emu, Client(emu), got
 
 
@@ -93,7 +100,8 @@ def test_sink_set_later_and_failing_sink(vclock, make_emu):
     got: list[dict] = []
 
     def sink(e: dict) -> None:
-        got.append(e)
+        if e["data"]["runId"] == "run-1":
+            got.append(e)
         raise RuntimeError("subscriber down")
 
     emu.set_event_sink(sink)
@@ -117,3 +125,36 @@ def test_cloud_event_schema(vclock, make_emu):
         assert set(e) == {"id", "source", "subject", "type", "time", "data", "specversion"}
         assert e["source"] == emu.workspace_id and e["specversion"] == "1.0"
         assert e["data"]["runId"] == "run-1"
+
+
+def test_a_simulated_sweeps_trials_raise_their_own_events(vclock, make_emu):
+    """Azure ML raises RunStatusChanged (and RunCompleted on success) for every run, child runs
+    included: the documented RunStatusChanged sample is a child run's (MicrosoftDocs/azure-docs,
+    event-schema-machine-learning.md; tests/recordings/eventgrid_run_status_changed.json). Each
+    trial of a simulated sweep raises its Running and its end, with its own run type, tags and
+    properties (not its parent's tags), as a rehearsed sweep's trials do."""
+    emu, client, got = collect(vclock, make_emu, trials=True)
+    client.put("run-1", sweep_body())  # 10 trials, 2 at a time
+    vclock.advance(400)
+    by_trial: dict[str, list] = {}
+    for _, e in got:
+        by_trial.setdefault(e["data"]["runId"], []).append((e["eventType"], e["data"].get("runStatus")))
+    assert sorted(by_trial) == sorted(f"run-1_{k}" for k in range(10))
+    for events in by_trial.values():
+        assert events == [(CHANGED, "Running"), (CHANGED, "Completed"), (COMPLETED, None)]
+    for _, e in got:
+        assert e["data"]["runType"] == "azureml.scriptrun"
+        assert set(e["data"]["runTags"]) == {"hyperparameters"}  # its own, not polysync.* of the parent
+        assert e["subject"].endswith("/runs/" + e["data"]["runId"])
+
+
+def test_a_cancelled_sweeps_unfinished_trials_end_canceled_with_an_event(vclock, make_emu):
+    emu, client, got = collect(vclock, make_emu, trials=True)
+    client.put("run-c", sweep_body())
+    vclock.advance(60)  # running: the first wave of trials has started
+    client.cancel("run-c")
+    vclock.advance(60)
+    ends = {e["data"]["runId"]: e["data"]["runStatus"] for _, e in got if e["data"]["runStatus"] != "Running"}
+    started = {e["data"]["runId"] for _, e in got if e["data"]["runStatus"] == "Running"}
+    assert started and set(ends) == {f"run-c_{k}" for k in range(10)}
+    assert set(ends.values()) == {"Canceled"}
