@@ -66,6 +66,7 @@ class LocalStack:
         rerun_activities: bool = False,
         rehearsal: RehearsalSetup | None = None,
         event_filters: bool = True,
+        lose_events: Callable[[dict[str, Any]], bool] | None = None,
     ) -> LocalStack:
         """Start everything. With `workspace_id` the app talks to that real Azure ML
         workspace with the developer's own credential instead of the emulator.
@@ -79,8 +80,9 @@ class LocalStack:
         `observer` hears of requests, timer invocations and instance changes (the serve console).
         `event_filters` plays the deployed Event Grid subscription's advanced filters
         (devhost/eventgrid.py): only the app's sweeps' own events reach it; False delivers every run
-        event of the workspace (no filters). A port that is taken raises OSError (EADDRINUSE) with
-        nothing left running."""
+        event of the workspace (no filters). `lose_events(event)` True drops that event on its way to
+        the app (Event Grid gave up on it), after `on_event` saw it. A port that is taken raises
+        OSError (EADDRINUSE) with nothing left running."""
         clock: Clock = VirtualClock() if virtual else RealClock()
         clock.start()
         started: list[Any] = []
@@ -104,6 +106,7 @@ class LocalStack:
                 rerun_activities=rerun_activities,
                 rehearsal=rehearsal,
                 event_filters=event_filters,
+                lose_events=lose_events,
             )
         except BaseException:
             for component in reversed(started):
@@ -133,6 +136,7 @@ class LocalStack:
         rerun_activities: bool,
         rehearsal: RehearsalSetup | None,
         event_filters: bool,
+        lose_events: Callable[[dict[str, Any]], bool] | None,
     ) -> LocalStack:
         emulator: WorkspaceEmulator | None = None
         keyvault: KeyVaultEmulator | None = None
@@ -186,7 +190,9 @@ class LocalStack:
             host.schedule_timer_triggers()
         if emulator is not None and (events or on_event):
             filters = subscription_filters(env.get("TASKHUB_NAME")) if event_filters else ()
-            emulator.set_event_sink(_event_sink(host, deliver=events, observer=on_event, filters=filters))
+            emulator.set_event_sink(
+                _event_sink(host, deliver=events, observer=on_event, filters=filters, lose=lose_events)
+            )
         return cls(clock=clock, host=host, emulator=emulator, env=env, keyvault=keyvault, _saved_env=saved)
 
     def stop(self) -> None:
@@ -264,11 +270,12 @@ def _event_sink(
     deliver: bool,
     observer: Callable[[dict[str, Any]], None] | None,
     filters: tuple[AdvancedFilter, ...] = (),
+    lose: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Callable[[dict[str, Any]], None]:
     def sink(event: dict[str, Any]) -> None:
         if observer is not None:
             observer(event)
-        if deliver and delivered(event, filters):
+        if deliver and delivered(event, filters) and not (lose is not None and lose(event)):
             host.deliver_event_grid(event)
 
     return sink

@@ -94,6 +94,9 @@ class Job:
     sent: dict[str, Any] | None = None  # the body of the PUT that created it, as the client sent it
     rehearsal: RehearsedSweep | None = None  # run for real on this machine (rehearsals.py)
     cache: bytes | None = None
+    # (when, status) of every status change: what tests and benchmarks measure detection from
+    # (systemData.lastModifiedAt also moves with tag edits)
+    transitions: list[tuple[datetime, str]] = field(default_factory=list)
 
     def encoded(self) -> bytes:
         """JSON of the resource, cached until the next change (call with the book's lock held)."""
@@ -569,6 +572,7 @@ class JobBook:
         """Call with the lock held: the job's new status and its events."""
         now = self.clock.now()
         job.props["status"] = status
+        job.transitions.append((now, status))
         job.touch(now)
         if job.submitted:
             self._emit(job.name, job.props, EVENT_STATUS_CHANGED, now)

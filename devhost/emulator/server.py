@@ -319,6 +319,16 @@ class WorkspaceEmulator:
         with self.book.lock:
             return [json.loads(j.encoded()) for j in self.book.all()]
 
+    def transitions(self, name: str) -> list[tuple[datetime, str]]:
+        """(virtual time, status) of each status change of job `name`, oldest first."""
+        with self.book.lock:
+            found = self.book.find(name)
+            return list(found.transitions) if found else []
+
+    def ended_at(self, name: str) -> datetime | None:
+        """When job `name` reached Completed, Failed or Canceled (None while it has not)."""
+        return next((when for when, status in self.transitions(name) if status in TERMINAL), None)
+
     def active_jobs(self) -> list[str]:
         with self.book.lock:
             return [j.name for j in self.book.all() if j.submitted and j.status not in TERMINAL]

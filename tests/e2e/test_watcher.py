@@ -1,0 +1,122 @@
+"""The sweep watcher through the whole stack (virtual time): one listing of the watched jobs per
+period tells each run what changed; a lost terminal event costs at most one period; the watch tag
+goes once the run knows; the watcher ends when nothing is left to watch, and the reconciler
+starts it again if a watched job runs without it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compat import parse_utc
+from contracts import WATCHER_EVENT_TYPE, watcher_instance_id
+from devhost.stack import LocalStack
+from foundry import tags as tag
+from orchestrators.watcher import idle_passes
+from tests.e2e.helpers import custom_status, start, structured, wait_finished, wait_for
+
+PERIOD = 30.0  # the default SWEEP_WATCH_PERIOD_SECONDS
+TERMINAL = {"Completed", "Failed", "Canceled"}
+
+
+def _detection(stack: LocalStack, view: dict[str, Any]) -> float:
+    """Virtual seconds from the job's terminal transition to the run's end."""
+    ended = stack.emulator.ended_at(view["jobName"])
+    assert ended is not None
+    return (parse_utc(view["lastUpdatedTime"]) - ended).total_seconds()
+
+
+def _status_gets(stack: LocalStack, job_name: str) -> int:
+    return sum(n for (kind, st), n in stack.emulator.calls_for(job_name).items() if kind == "get" and st == 200)
+
+
+def test_without_events_the_watcher_tells_the_run_within_one_period():
+    """Every Event Grid event lost (the app still expects them): the watcher tells the run the
+    ending, and only that (progress is what events would have said)."""
+    with LocalStack.start(virtual=True, events=False) as stack:
+        instance_id = start(stack, structured(runId="watch-off"))
+        view = wait_finished(stack, instance_id, timeout=60)
+        assert view["status"] == "Success"
+        assert 0 <= _detection(stack, view) <= PERIOD + 1
+        # the run's own calls: the one GET confirming what the watcher said, no polling
+        assert _status_gets(stack, view["jobName"]) == 1
+        assert stack.host.metrics.events_raised == 1  # the ending, from the watcher
+        # once the run knew, the tag went: the next listing leaves the job out
+        wait_for(
+            lambda: stack.emulator.job(view["jobName"])["properties"]["tags"],
+            lambda tags: tag.WATCH not in tags,
+            30,
+            "tags",
+        )
+
+
+def test_with_events_turned_off_the_watcher_tells_every_change():
+    """SWEEP_EVENTS_ENABLED=false: the watcher is how the run hears anything, so each status
+    change it lists is told (the run's customStatus follows Queued -> Running -> ...)."""
+    with LocalStack.start(virtual=True, events=False, settings={"SWEEP_EVENTS_ENABLED": "false"}) as stack:
+        instance_id = start(stack, structured(runId="watch-all"))
+        view = wait_finished(stack, instance_id, timeout=60)
+        assert view["status"] == "Success"
+        assert 0 <= _detection(stack, view) <= PERIOD + 1
+        assert _status_gets(stack, view["jobName"]) == 1
+        # what the 30 s listings caught (Running at first sight, the ending; Queued and a 10 s
+        # Finalizing fall between passes here), each once
+        assert stack.host.metrics.events_raised == 2
+        assert custom_status(stack, instance_id)["azureStatus"] == "Completed"
+
+
+def test_a_lost_terminal_and_finalizing_event_costs_at_most_one_period():
+    """Events on, the sweep's Finalizing and terminal events lost (Event Grid gave up): the
+    watcher's listing tells the run within its period, instead of the run's next safety poll."""
+    def lose(event: dict[str, Any]) -> bool:
+        return event["data"].get("runStatus") in ("Finalizing", *TERMINAL) or event["eventType"].endswith(
+            "RunCompleted"
+        )
+
+    with LocalStack.start(virtual=True, events=True, lose_events=lose) as stack:
+        instance_id = start(stack, structured(runId="watch-lost"))
+        view = wait_finished(stack, instance_id, timeout=60)
+        assert view["status"] == "Success"
+        assert 0 <= _detection(stack, view) <= PERIOD + 1
+        assert stack.host.metrics.events_raised >= 1
+
+
+def test_with_events_flowing_the_watcher_repeats_nothing():
+    """Events on and delivered: the run ends on the Event Grid event; the watcher told it
+    nothing (its news would only repeat the events) and only untags the ended job."""
+    with LocalStack.start(virtual=True, events=True) as stack:
+        instance_id = start(stack, structured(runId="watch-on"))
+        view = wait_finished(stack, instance_id, timeout=60)
+        assert view["status"] == "Success"
+        assert 0 <= _detection(stack, view) <= 2
+        history = stack.host.history(instance_id) + stack.host.history(instance_id, previous_generation=True)
+        assert not any(WATCHER_EVENT_TYPE in str(e.get("Input")) for e in history if e["EventType"] == 6)
+
+
+def test_the_watcher_ends_when_nothing_is_left_to_watch_and_comes_back_for_the_next_run():
+    with LocalStack.start(virtual=True, events=True) as stack:
+        watcher = watcher_instance_id(stack.env["TASKHUB_NAME"])
+        first = start(stack, structured(runId="watch-first"))
+        assert wait_finished(stack, first, timeout=60)["status"] == "Success"
+        done = stack.host.wait_for_completion(watcher, timeout=60)
+        assert done["runtimeStatus"] == "Completed"
+        assert done["output"]["passes"] >= idle_passes(PERIOD)
+        second = start(stack, structured(runId="watch-second"))
+        assert stack.host.get_status(watcher)["runtimeStatus"] in ("Pending", "Running")
+        assert wait_finished(stack, second, timeout=60)["status"] == "Success"
+
+
+def test_the_reconciler_starts_the_watcher_again_when_a_watched_job_runs_without_it():
+    with LocalStack.start(virtual=True, events=False) as stack:
+        stack.clock.auto = False
+        watcher = watcher_instance_id(stack.env["TASKHUB_NAME"])
+        instance_id = start(stack, structured("train-sweep-long", runId="watch-backstop"))
+        assert stack.clock.wait_quiet()
+        stack.host.terminate(watcher, "operator")
+        stack.clock.advance(1)
+        assert stack.clock.wait_quiet()
+        assert stack.host.get_status(watcher)["runtimeStatus"] == "Terminated"
+        stack.host.fire_timer_trigger("reconcile_orphans", wait=True)
+        assert stack.host.get_status(watcher)["runtimeStatus"] in ("Pending", "Running")
+        stack.clock.auto = True
+        stack.post(f"sweeps/{instance_id}/cancel")
+        assert wait_finished(stack, instance_id, timeout=60)["status"] == "Cancelled"
