@@ -30,11 +30,11 @@ from devhost.durable.history import EventType, event, iso, timespan
 from devhost.durable.payloads import as_json, compact, stored_as_python_client
 
 
-def _orchestrator() -> Any:
+def _orchestrator(name: str = ORCHESTRATOR) -> Any:
     for function in app_functions(function_app.app):
-        if function.get_function_name() == ORCHESTRATOR:
+        if function.get_function_name() == name:
             return function.get_user_function()
-    raise LookupError(ORCHESTRATOR)
+    raise LookupError(name)
 
 
 @dataclass
@@ -62,11 +62,13 @@ class Reply:
 
 @dataclass
 class Orchestration:
-    """One generation of the sweep orchestrator over a history this test writes."""
+    """One generation of the sweep orchestrator (or another of the app's, by `name`) over a
+    history this test writes."""
 
-    sweep: SweepInput
+    sweep: SweepInput | Any  # the input: anything with to_dict()
     now: datetime
     instance_id: str = "ps-history-test"
+    name: str = ORCHESTRATOR
     history: list[dict[str, Any]] = field(default_factory=list)
     open_tasks: dict[int, dtfx.NewAction] = field(default_factory=dict)
     finished: bool = False
@@ -75,7 +77,7 @@ class Orchestration:
         stored = stored_as_python_client(self.sweep.to_dict())
         self._input = stored
         return self._episode(
-            event(EventType.ExecutionStarted, self.now, Name=ORCHESTRATOR, Input=stored, Version="")
+            event(EventType.ExecutionStarted, self.now, Name=self.name, Input=stored, Version="")
         )
 
     # -- what happened ---------------------------------------------------------------------
@@ -132,7 +134,7 @@ class Orchestration:
         }
         error: str | None = None
         try:
-            state = json.loads(_orchestrator()(json.dumps(context)))
+            state = json.loads(_orchestrator(self.name)(json.dumps(context)))
         except Exception as exc:
             text = str(exc)
             if OUT_OF_PROC_MARKER not in text:
