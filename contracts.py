@@ -363,6 +363,7 @@ class WatcherInput:
     empty_passes: int = 0  # consecutive passes that listed nothing: the watcher ends after a few
     passes: int = 0
     failures: int = 0  # consecutive passes Azure ML did not answer: the watcher backs off
+    pages: int = 0  # list pages read since it started (its Azure ML calls, besides the untag PUTs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -373,6 +374,7 @@ class WatcherInput:
             "emptyPasses": self.empty_passes,
             "passes": self.passes,
             "failures": self.failures,
+            "pages": self.pages,
         }
 
     @classmethod
@@ -385,6 +387,7 @@ class WatcherInput:
             empty_passes=int(data.get("emptyPasses") or 0),
             passes=int(data.get("passes") or 0),
             failures=int(data.get("failures") or 0),
+            pages=int(data.get("pages") or 0),
         )
 
 
@@ -414,6 +417,7 @@ class WatchReport:
     listed: int = 0
     signalled: int = 0
     undelivered: int = 0
+    pages: int = 0  # list pages read: the pass's Azure ML calls
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -422,6 +426,7 @@ class WatchReport:
             "listed": self.listed,
             "signalled": self.signalled,
             "undelivered": self.undelivered,
+            "pages": self.pages,
         }
 
     @classmethod
@@ -432,6 +437,7 @@ class WatchReport:
             listed=int(data.get("listed") or 0),
             signalled=int(data.get("signalled") or 0),
             undelivered=int(data.get("undelivered") or 0),
+            pages=int(data.get("pages") or 0),
         )
 
 

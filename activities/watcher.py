@@ -47,9 +47,14 @@ async def watch_jobs(payload: dict[str, Any], client: df.DurableOrchestrationCli
     """List the watched jobs once and tell each run whose job has news."""
     order = WatchOrder.from_dict(payload)
     azure_ml = services.client()
+    pages = [0]
+
+    def page_read() -> None:
+        pages[0] += 1
+
     try:
         resources = await asyncio.to_thread(
-            lambda: list(azure_ml.list_jobs("Sweep", tag=tag.WATCH, list_view_type="All"))
+            lambda: list(azure_ml.list_jobs("Sweep", tag=tag.WATCH, list_view_type="All", on_page=page_read))
         )
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; answer_error re-raises the rest
         return answer_error(exc)
@@ -78,7 +83,7 @@ async def watch_jobs(payload: dict[str, Any], client: df.DurableOrchestrationCli
             undelivered,
             len(finished),
         )
-    return answer(WatchReport(seen, tuple(finished), len(jobs), signalled, undelivered))
+    return answer(WatchReport(seen, tuple(finished), len(jobs), signalled, undelivered, pages[0]))
 
 
 async def _tell(client: df.DurableOrchestrationClient, job: WatchedJob) -> bool:

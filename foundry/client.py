@@ -129,9 +129,11 @@ class AzureMLClient:
         *,
         tag: str | None = None,
         list_view_type: str | None = None,
+        on_page: Callable[[], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every job of `job_type`, following `nextLink` over all pages (still filtered client-side:
-        the real API has no `$filter`/`$top`)."""
+        the real API has no `$filter`/`$top`). `on_page` is called once per page read (one
+        Azure ML call each)."""
         params: dict[str, str] = {}
         if job_type:
             params["jobType"] = job_type
@@ -139,14 +141,14 @@ class AzureMLClient:
             params["tag"] = tag
         if list_view_type:
             params["listViewType"] = list_view_type
-        for job in self._listed(self.jobs_url(), params, "jobs"):
+        for job in self._listed(self.jobs_url(), params, "jobs", on_page):
             if job_type and str(JobView.from_rest(job).job_type).lower() != job_type.lower():
                 continue
             yield job
 
     def list_computes(self) -> Iterator[dict[str, Any]]:
         """Every compute of the workspace (all pages)."""
-        return self._listed(self.workspace_url("computes"), {}, "computes")
+        return self._listed(self.workspace_url("computes"), {}, "computes", None)
 
     def get_environment_version(self, name: str, version: str) -> dict[str, Any]:
         """GET one environment version; NotFoundError when absent."""
@@ -161,8 +163,11 @@ class AzureMLClient:
         )
         return bool(page.get("value"))
 
-    def _listed(self, first: str, params: dict[str, str], what: str) -> Iterator[dict[str, Any]]:
-        """The objects of every page of a list, following `nextLink` (same host only)."""
+    def _listed(
+        self, first: str, params: dict[str, str], what: str, on_page: Callable[[], None] | None
+    ) -> Iterator[dict[str, Any]]:
+        """The objects of every page of a list, following `nextLink` (same host only); `on_page`
+        is called once per page read."""
         url: str | None = first
         seen: set[str] = set()
         pages = 0
@@ -171,6 +176,8 @@ class AzureMLClient:
             if pages > MAX_PAGES:
                 raise AzureMLError(f"More than {MAX_PAGES} pages of {what}.", code="TooManyPages", status=502)
             page = self._json(self._request("GET", url, params=params, ok=(200,)))
+            if on_page is not None:
+                on_page()
             for item in page.get("value") or []:
                 if isinstance(item, dict):
                     yield item

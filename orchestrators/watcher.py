@@ -62,10 +62,10 @@ def sweep_watcher(context: df.DurableOrchestrationContext):
     except Exception:  # noqa: BLE001, S110 - read from the task below: a failed pass keeps what it saw
         pass
     outcome = Outcome.of(task)
-    seen, listed, note, failures = watch.seen, None, None, 0
+    seen, listed, note, failures, pages = watch.seen, None, None, 0, watch.pages
     if outcome.ok:
         report = WatchReport.from_dict(outcome.value)
-        seen, listed = report.seen, report.listed
+        seen, listed, pages = report.seen, report.listed, watch.pages + report.pages
         yield from _untag(context, report.finished)
     else:
         note = (outcome.error or {}).get("code") or "unreachable"
@@ -75,12 +75,13 @@ def sweep_watcher(context: df.DurableOrchestrationContext):
         {
             "watching": len(seen),
             "passes": watch.passes + 1,
+            "pages": pages,
             "lastPass": timestamp(context.current_utc_datetime),
             **({"lastError": note} if note else {}),
         }
     )
     if empty >= idle_passes(watch.period):
-        return {"passes": watch.passes + 1, "endedAt": timestamp(context.current_utc_datetime)}
+        return {"passes": watch.passes + 1, "pages": pages, "endedAt": timestamp(context.current_utc_datetime)}
     sleep = next_pass_in(watch.period, failures, outcome.retry_after)
     yield context.create_timer(context.current_utc_datetime + timedelta(seconds=sleep))
     context.continue_as_new(
@@ -92,6 +93,7 @@ def sweep_watcher(context: df.DurableOrchestrationContext):
             empty_passes=empty,
             passes=watch.passes + 1,
             failures=failures,
+            pages=pages,
         ).to_dict()
     )
     return None

@@ -4,8 +4,9 @@ and no run's Secret value stays in Key Vault after the run.
 An orchestration can stop without cancelling its job: terminated through the
 Durable management API (Polysync's terminate URL), purged, failed on an
 unexpected error, or lost with its task hub. Every `RECONCILE_SCHEDULE`
-(default every 10 minutes) this timer lists the workspace's active Sweep jobs
-tagged `polysync.instanceId` by this app (same `polysync.taskHub`), asks the
+(default every 10 minutes) this timer lists the workspace's watched Sweep jobs
+(`polysyncWatch` tag: running, or ended without their run knowing yet) of this app (same
+`polysync.taskHub`, `polysync.instanceId` naming the run), asks the
 Durable client about each job's orchestration and cancels the job when that
 orchestration is Terminated, Failed, Completed or Canceled. A job younger than
 the grace period is left alone, so a run that is just starting is never raced.
@@ -359,8 +360,11 @@ async def reconcile_orphans(timer: func.TimerRequest, client: df.DurableOrchestr
     async def lookup(instance_id: str) -> str | None:
         return await _runtime_status(client, instance_id)
 
+    # The watched jobs only (tag removed once a run knows its job ended): the listing costs pages
+    # of running sweeps, not of every sweep this app ever ran. A job whose run ended without it
+    # knowing (terminated, purged) keeps the tag while it runs, which is what an orphan is.
     jobs = await _listed(
-        "sweep jobs", lambda: azure_ml.list_jobs("Sweep", tag=INSTANCE_TAG, list_view_type="All")
+        "sweep jobs", lambda: azure_ml.list_jobs("Sweep", tag=tag.WATCH, list_view_type="All")
     )
     if jobs is None:
         return
