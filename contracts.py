@@ -27,7 +27,15 @@ DELETE_RUN_SECRETS = "delete_run_secrets"
 WATCHER = "sweep_watcher"  # the one orchestration that watches every running sweep's job
 WATCH_JOBS = "watch_jobs"
 UNWATCH_JOB = "unwatch_job"
-ACTIVITIES = (FETCH_TEMPLATE, SUBMIT_SWEEP, GET_JOB_STATUS, CANCEL_JOB, DELETE_RUN_SECRETS, WATCH_JOBS, UNWATCH_JOB)
+ACTIVITIES = (
+    FETCH_TEMPLATE,
+    SUBMIT_SWEEP,
+    GET_JOB_STATUS,
+    CANCEL_JOB,
+    DELETE_RUN_SECRETS,
+    WATCH_JOBS,
+    UNWATCH_JOB,
+)
 CANCEL_EVENT = "cancel"
 STATUS_EVENT = "job_status_changed"
 # `eventType` of the status events the watcher raises (Event Grid's are Microsoft.MachineLearningServices.*)
@@ -37,6 +45,7 @@ WATCHER_EVENT_TYPE = "Polysync.Watcher.JobListed"
 def watcher_instance_id(task_hub: str | None) -> str:
     """The watcher's fixed instance id: one per task hub, so every start finds the same one."""
     return f"polysync-watcher-{task_hub}" if task_hub else "polysync-watcher"
+
 
 # -- customStatus and output timestamps: whole seconds, UTC ----------------------------------
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -95,7 +104,9 @@ class PollPolicy:
         if self.watch_period < 0:
             raise ValueError("SWEEP_WATCH_PERIOD_SECONDS must be >= 0 (0 turns the watcher off)")
         if not 0 < self.safety_floor <= self.safety_cap:
-            raise ValueError("SWEEP_SAFETY_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_SAFETY_POLL_CAP_SECONDS")
+            raise ValueError(
+                "SWEEP_SAFETY_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_SAFETY_POLL_CAP_SECONDS"
+            )
         if self.safety_cap > MAX_TIMER_SECONDS:
             raise ValueError("SWEEP_SAFETY_POLL_CAP_SECONDS must be at most 5 days")
 

@@ -23,8 +23,8 @@ import azure.durable_functions as df
 
 from activities.azureml import answer_error
 from contracts import (
-    WATCHER_EVENT_TYPE,
     STATUS_EVENT,
+    WATCHER_EVENT_TYPE,
     StatusSignal,
     Unwatched,
     WatchOrder,

@@ -81,7 +81,11 @@ def sweep_watcher(context: df.DurableOrchestrationContext):
         }
     )
     if empty >= idle_passes(watch.period):
-        return {"passes": watch.passes + 1, "pages": pages, "endedAt": timestamp(context.current_utc_datetime)}
+        return {
+            "passes": watch.passes + 1,
+            "pages": pages,
+            "endedAt": timestamp(context.current_utc_datetime),
+        }
     sleep = next_pass_in(watch.period, failures, outcome.retry_after)
     yield context.create_timer(context.current_utc_datetime + timedelta(seconds=sleep))
     context.continue_as_new(

@@ -84,7 +84,8 @@ class DurableHost:
             self._by_type.setdefault(info.trigger_type, []).append(info)
         orchestrators = {f.name: f.fn for f in self._by_type.get("orchestrationTrigger", [])}
         activities = {
-            f.name: _activity_caller(f, lambda: self._binding_json) for f in self._by_type.get("activityTrigger", [])
+            f.name: _activity_caller(f, lambda: self._binding_json)
+            for f in self._by_type.get("activityTrigger", [])
         }
         self.engine = Engine(
             clock=clock,

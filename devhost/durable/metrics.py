@@ -70,13 +70,7 @@ class HostMetrics:
     def executions(self) -> int:
         """Every Function execution the host made: orchestrator episodes, activities (reruns
         included) and trigger invocations (what Flex Consumption bills per execution)."""
-        return (
-            self.episodes
-            + self.activities_run
-            + self.event_grid_runs
-            + self.timer_runs
-            + self.http_runs
-        )
+        return self.episodes + self.activities_run + self.event_grid_runs + self.timer_runs + self.http_runs
 
     def instance(self, instance_id: str) -> InstanceMetrics:
         with self._lock:

@@ -41,9 +41,8 @@ from typing import TYPE_CHECKING, Any
 from . import service_state
 from .errors import ArmError
 from .events import EVENT_COMPLETED, EVENT_STATUS_CHANGED
-from .trials import TRIAL_RUN_TYPE, trial_event_run
 from .trials import TERMINAL as TRIAL_TERMINAL
-from .trials import Trial, space_size
+from .trials import TRIAL_RUN_TYPE, Trial, space_size, trial_event_run
 
 if TYPE_CHECKING:
     from devhost.rehearsal import Rehearsal, RehearsalEvent, SweepOutcome

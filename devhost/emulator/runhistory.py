@@ -13,14 +13,13 @@ honours `$top` (a cap on the whole result) and pages with `$continuationtoken` /
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from .events import RUN_TYPES, experiment_id, iso
 from .jobs import Job, decode_skip_token, encode_skip_token
-from .trials import Trial, trial_properties, trial_tags  # noqa: F401 - trial_* re-exported
+from .trials import Trial, trial_properties, trial_tags
 
 _CREATED_BY = {"userObjectId": None, "userTenantId": None, "userName": "emulator", "upn": None}
 
@@ -93,8 +92,6 @@ def trial_run(trial: Trial, parent: Job, workspace_id: str, now: datetime) -> di
         "dataContainerId": f"dcid.{trial.run_id}",
         "services": {},
     }
-
-
 
 
 def children_page(

@@ -77,7 +77,9 @@ def test_custom_status_says_azure_ml_is_unreachable_while_the_run_waits():
 
 def test_past_the_outage_limit_the_run_fails_naming_the_job_it_left_running(caplog):
     # the run's own calls meet the outage: no watcher
-    with _stack_with_outage_template(SWEEP_OUTAGE_LIMIT_SECONDS="3600", SWEEP_WATCH_PERIOD_SECONDS="0") as stack:
+    with _stack_with_outage_template(
+        SWEEP_OUTAGE_LIMIT_SECONDS="3600", SWEEP_WATCH_PERIOD_SECONDS="0"
+    ) as stack:
         stack.clock.auto = False
         instance_id = start(stack, body("outage-limit"))
         stack.clock.wait_quiet()

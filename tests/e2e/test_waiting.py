@@ -10,7 +10,6 @@ from devhost.durable.history import EventType
 from devhost.stack import LocalStack
 from tests.e2e.helpers import custom_status, start, structured, wait_finished
 
-
 # These tests are about how a run waits on its own (Event Grid, its own polls, generations):
 # no sweep watcher. The watcher's own behaviour is in test_watcher.py.
 ON_ITS_OWN = {"SWEEP_WATCH_PERIOD_SECONDS": "0"}

@@ -26,7 +26,9 @@ def _detection(stack: LocalStack, view: dict[str, Any]) -> float:
 
 
 def _status_gets(stack: LocalStack, job_name: str) -> int:
-    return sum(n for (kind, st), n in stack.emulator.calls_for(job_name).items() if kind == "get" and st == 200)
+    return sum(
+        n for (kind, st), n in stack.emulator.calls_for(job_name).items() if kind == "get" and st == 200
+    )
 
 
 def test_without_events_the_watcher_tells_the_run_within_one_period():
@@ -67,6 +69,7 @@ def test_with_events_turned_off_the_watcher_tells_every_change():
 def test_a_lost_terminal_and_finalizing_event_costs_at_most_one_period():
     """Events on, the sweep's Finalizing and terminal events lost (Event Grid gave up): the
     watcher's listing tells the run within its period, instead of the run's next safety poll."""
+
     def lose(event: dict[str, Any]) -> bool:
         return event["data"].get("runStatus") in ("Finalizing", *TERMINAL) or event["eventType"].endswith(
             "RunCompleted"

@@ -66,7 +66,9 @@ def secret_run(stack: LocalStack, template: str = "train-sweep-template", **over
 def started(stack: LocalStack) -> tuple[int, int]:
     """(instances, jobs created) once every started run has submitted or ended: a snapshot
     taken while a PUT is on its way would blame the next request for it."""
-    runs = [i for i in stack.host.instances() if stack.host.get_status(i, show_input=False)["name"] != WATCHER]
+    runs = [
+        i for i in stack.host.instances() if stack.host.get_status(i, show_input=False)["name"] != WATCHER
+    ]
     for instance_id in runs:
         wait_for(
             lambda i=instance_id: stack.host.get_status(i, show_input=False),

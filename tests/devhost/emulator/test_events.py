@@ -133,7 +133,7 @@ def test_a_simulated_sweeps_trials_raise_their_own_events(vclock, make_emu):
     event-schema-machine-learning.md; tests/recordings/eventgrid_run_status_changed.json). Each
     trial of a simulated sweep raises its Running and its end, with its own run type, tags and
     properties (not its parent's tags), as a rehearsed sweep's trials do."""
-    emu, client, got = collect(vclock, make_emu, trials=True)
+    _emu, client, got = collect(vclock, make_emu, trials=True)
     client.put("run-1", sweep_body())  # 10 trials, 2 at a time
     vclock.advance(400)
     by_trial: dict[str, list] = {}
@@ -149,7 +149,7 @@ def test_a_simulated_sweeps_trials_raise_their_own_events(vclock, make_emu):
 
 
 def test_a_cancelled_sweeps_unfinished_trials_end_canceled_with_an_event(vclock, make_emu):
-    emu, client, got = collect(vclock, make_emu, trials=True)
+    _emu, client, got = collect(vclock, make_emu, trials=True)
     client.put("run-c", sweep_body())
     vclock.advance(60)  # running: the first wave of trials has started
     client.cancel("run-c")

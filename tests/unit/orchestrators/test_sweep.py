@@ -14,11 +14,11 @@ from contracts import (
     GET_JOB_STATUS,
     STATUS_EVENT,
     SUBMIT_SWEEP,
+    WATCHER_EVENT_TYPE,
     Cancelled,
     CancelSignal,
     JobSnapshot,
     PollPolicy,
-    WATCHER_EVENT_TYPE,
     StatusSignal,
     Submitted,
     SweepInput,
@@ -235,7 +235,9 @@ def test_a_watched_run_polls_only_as_the_safety_net_and_hears_the_watcher_withou
 def test_without_watcher_or_events_a_status_event_is_not_listened_for():
     run, waiting = submitted_run(use_events=False, watch_period=0)
     assert waiting.timers == [NOW + timedelta(seconds=15)]
-    ignored = run.raise_event(STATUS_EVENT, StatusSignal(JOB, "Completed", WATCHER_EVENT_TYPE, None).to_dict())
+    ignored = run.raise_event(
+        STATUS_EVENT, StatusSignal(JOB, "Completed", WATCHER_EVENT_TYPE, None).to_dict()
+    )
     assert ignored.activities == [] and ignored.timers == []
 
 

@@ -14,16 +14,24 @@ JOB = {"name": "tmpl-0123456789abcdef", "properties": {"status": "Completed", "t
 
 
 def watcher(**fields) -> Orchestration:
-    run = Orchestration(WatcherInput(30.0, True, "hub", **fields), NOW, instance_id="polysync-watcher-hub", name=WATCHER)
+    run = Orchestration(
+        WatcherInput(30.0, True, "hub", **fields), NOW, instance_id="polysync-watcher-hub", name=WATCHER
+    )
     opened = run.start()
     assert opened.activities == [WATCH_JOBS]
-    assert opened.activity_input(WATCH_JOBS) == {"taskHub": "hub", "events": True, "seen": fields.get("seen", {})}
+    assert opened.activity_input(WATCH_JOBS) == {
+        "taskHub": "hub",
+        "events": True,
+        "seen": fields.get("seen", {}),
+    }
     return run
 
 
 def test_a_pass_untags_the_ended_jobs_then_sleeps_one_period_and_goes_on():
     run = watcher(seen={"a": "Running"})
-    report = WatchReport(seen={"a": "Running", JOB["name"]: "Completed"}, finished=(JOB,), listed=2, signalled=1)
+    report = WatchReport(
+        seen={"a": "Running", JOB["name"]: "Completed"}, finished=(JOB,), listed=2, signalled=1
+    )
     untagging = run.answer(WATCH_JOBS, answer(report))
     assert untagging.activities == [UNWATCH_JOB] and untagging.activity_input(UNWATCH_JOB) == {"job": JOB}
     sleeping = run.answer(UNWATCH_JOB, {"ok": True, "jobName": JOB["name"], "found": True})
