@@ -1,23 +1,83 @@
-"""Smoke test of the benchmark harness: one strategy, the 10-minute sweep.
-Figures only, never timings."""
+"""Smoke tests of the benchmark harness: one 10-minute sweep through the stack, the peers' model,
+and the report's verdicts following the figures. Figures only, never timings."""
 
 from __future__ import annotations
 
-from bench.run import render, runs_table
+import copy
+
+import pytest
+
+from bench.peers import PEERS, model, polls_until, sdk_wait
+from bench.run import DEFAULT_PERIOD, LOADS, render, runs_table, targets
 from bench.scenarios import Task, run_task
 
 
-def test_one_run_gives_sane_figures():
-    r = run_task(Task("airflow-60s", events=False, sweep="10m"))
+@pytest.fixture(scope="module")
+def lost_terminal() -> dict:
+    """A 10-minute sweep whose terminal events are lost, ending 1 s after a watcher pass."""
+    return run_task(Task("10m", events="terminal-lost", extra_seconds=1))
+
+
+def test_one_run_counts_every_caller_and_detects_within_a_period(lost_terminal):
+    r = lost_terminal
     assert r["error"] == "" and r["ok"], r
-    assert r["rest_total"] >= 3
-    assert r["template_get"] == 1 and r["put"] == 1 and r["exist_get"] == 1
-    assert r["status_get"] >= 1
-    assert r["detection_s"] is not None and r["detection_s"] >= 0
+    assert (r["template_get"], r["exist_get"], r["submit_put"], r["untag_put"]) == (1, 1, 1, 1)
+    # a pass per period while the sweep runs: the watcher's list pages are counted, not assumed
+    assert r["watcher_list"] >= r["sweep_seconds"] / DEFAULT_PERIOD
+    assert r["total_calls"] == r["own_calls"] + r["watcher_list"] + r["reconciler_list"]
+    assert r["reconciler_list"] >= 1  # the reconciler ran on its schedule and its page is counted
+    # the end falls just after a pass: the next pass sees it, within one period, not at once
+    assert 1 <= r["detection_s"] <= DEFAULT_PERIOD
+    assert r["watcher_episodes"] > 0 and r["watcher_activities"] > 0 and r["http"] == 1
     assert 0 < r["history_max"] <= 200
-    assert r["episodes"] >= 2 and r["replay_cpu_first_ms"] is not None
-    table = runs_table([r])
-    assert "airflow-60s" in table
-    assert "## Targets" in render(
-        [r], {"error": "skipped"}, {}, {"date": "d", "commit": "c", "machine": "m", "total_s": 0}
+    assert any("| 10m | terminal-lost |" in line for line in runs_table([{**r, "label": "main"}]))
+
+
+def test_peers_poll_on_their_own_schedules():
+    fixed = {p.key: p for p in PEERS}
+    assert model(fixed["airflow-adf"], 600) == {"status_get": 11, "calls": 12, "detection_s": 0}
+    assert model(fixed["airflow-adf"], 601)["detection_s"] == 59
+    # the SDK's real curve: 2 s at first, 60 s once polling has gone on for minutes, never reset
+    wait = sdk_wait()
+    if wait is None:
+        pytest.skip("azure-ai-ml is not installed")
+    assert wait(0) == 2 and wait(600) == 59  # int() of a sigmoid towards 60: it never quite gets there
+    polls, detection = polls_until(7200, lambda t: float(wait(t)))
+    assert 7200 / 60 < polls < 7200 / 60 + 40 and 0 <= detection < 60
+
+
+def _loads(base_total: float, watcher_total: float) -> dict:
+    one = {
+        "runs": 1000,
+        "page_size": 20,
+        "success": 1000,
+        "duplicates": 0,
+        "jobs_created": 1000,
+        "detection_s": {"max": 30.0, "p50": 15.0},
+        "steady_calls_per_hour": {"total": watcher_total, "untag_put": 0.0},
+        "pages_per_pass": 50.0,
+    }
+    loads = {key: copy.deepcopy(one) for key in LOADS}
+    loads["per-run"]["steady_calls_per_hour"]["total"] = base_total
+    return loads
+
+
+def test_the_20x_verdict_follows_the_measured_calls():
+    def verdict(loads: dict) -> bool:
+        rows = targets([], loads, {}, [], None)
+        return next(met for name, met, _ in rows if "page size 20" in name)
+
+    assert verdict(_loads(30000, 1400)) is True
+    assert verdict(_loads(30000, 6300)) is False
+
+
+def test_the_report_renders_with_missing_parts(lost_terminal):
+    text = render(
+        [{**lost_terminal, "label": "main"}],
+        {key: {"error": "skipped"} for key in LOADS},
+        {},
+        {"date": "d", "commit": "c", "machine": "m", "total_s": 0},
+        [],
+        None,
     )
+    assert "## Targets" in text and "**NO**" in text
