@@ -372,7 +372,7 @@ def load_table(loads: dict[str, dict[str, Any]]) -> list[str]:
         "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for key, (label, *_rest) in LOADS.items():
-        o = loads.get(key) or {}
+        o = loads.get(key) or {"error": "not run"}
         if o.get("error"):
             lines.append(f"| {label} | ERROR: {o['error'][:300]} |")
             continue
@@ -656,9 +656,11 @@ def render(
     loads: dict[str, dict[str, Any]],
     cold: dict[str, Any],
     meta: dict[str, Any],
-    outages: list[dict[str, Any]],
-    rehearsal: dict[str, Any] | None,
+    outages: list[dict[str, Any]] | None = None,
+    rehearsal: dict[str, Any] | None = None,
 ) -> str:
+    outages = outages or []
+    loads = {k: v for k, v in loads.items() if isinstance(v, dict)}  # {"error": ...}: nothing ran
     runs = next((o.get("runs") for o in loads.values() if o.get("runs")), "?")
     choice, chosen = period_choice(results, loads)
     cost_note = (
