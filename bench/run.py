@@ -684,7 +684,8 @@ def render(
         "steps. Azure ML calls are counted at the emulator (per job and HTTP status; list pages by the watcher's own "
         "reports, the rest of the list pages are the reconciler's). Function executions are counted per function on "
         "the host. Detection = the run's `lastUpdatedTime` minus the emulator's recorded terminal transition, so "
-        "devhost's own processing is inside it.",
+        "devhost's own processing is inside it (whole seconds, as the Durable status API gives `lastUpdatedTime`: "
+        "a figure can be up to 1 s short).",
         "",
         "## Per run, app defaults (a lone sweep: the watcher's and reconciler's listings are all its own)",
         "",
