@@ -60,9 +60,10 @@ def test_with_events_turned_off_the_watcher_tells_every_change():
         assert view["status"] == "Success"
         assert 0 <= _detection(stack, view) <= PERIOD + 1
         assert _status_gets(stack, view["jobName"]) == 1
-        # what the 30 s listings caught (Running at first sight, the ending; Queued and a 10 s
-        # Finalizing fall between passes here), each once
-        assert stack.host.metrics.events_raised == 2
+        # what the 30 s listings caught, each once: Running at first sight and the ending always;
+        # the 30 s Queued and the 10 s Finalizing only when a pass falls in them, which depends on
+        # where the passes fall against the job's clock (the run's start is not aligned to them)
+        assert 2 <= stack.host.metrics.events_raised <= 4
         assert custom_status(stack, instance_id)["azureStatus"] == "Completed"
 
 
