@@ -81,11 +81,14 @@ def job_name_for(instance_id: str, template: str) -> str:
     """The Azure ML job name for a run: `{template}-{hash(instance_id)}`.
 
     The hash comes from the instance id alone, so two instances never collide even
-    with the same template, and a retried submit targets the same job.
+    with the same template, and a retried submit targets the same job. The format
+    (characters outside `[a-zA-Z0-9-_]` -> `-`, cut at 200, `-`/`_` trimmed, `sweep` if
+    nothing is left, then `-` and 16 hex digits of SHA-256) must never change: a run
+    retried across a deploy would get another job name and start a second sweep.
+    The prefix starts with an ASCII letter or digit (the trim leaves nothing else),
+    so the name is a valid job name.
     """
     prefix = re.sub(r"[^a-zA-Z0-9\-_]", "-", template or "")[:200].strip("-_") or "sweep"
-    if not prefix[0].isalnum():
-        prefix = "s" + prefix
     return f"{prefix}-{_digest(instance_id)[:_HASH_LEN]}"
 
 

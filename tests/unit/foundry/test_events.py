@@ -176,3 +176,83 @@ def test_fuzz_never_raises(value: Any) -> None:
     assert (parsed is None) != (why is None)
     if parsed is not None:
         assert parsed.run_status[0].isupper()
+
+
+def _bare(run_id: str, **data: Any) -> dict[str, Any]:
+    e = event()
+    e["data"] = {"runId": run_id, "runStatus": "Running", **data}
+    return e
+
+
+@pytest.mark.parametrize(
+    ("run_id", "accepted"), [("a", True), ("", False), ("x" * 255, True), ("x" * 256, False)]
+)
+def test_run_id_length_boundaries(workspace: Workspace, run_id: str, accepted: bool) -> None:
+    e = _bare(run_id)
+    e["subject"] = "experiments/e/no-run-here"
+    parsed, why = parse_run_event(e, workspace)
+    if accepted:
+        assert why is None and parsed is not None and parsed.job_name == run_id
+    else:
+        assert parsed is None and why == "event has no valid runId"
+
+
+def test_run_id_from_the_subject_takes_the_last_runs_segment(workspace: Workspace) -> None:
+    e = _bare("")
+    e["subject"] = "experiments/x/runs/parent/runs/child-1"
+    parsed, _ = parse_run_event(e, workspace)
+    assert parsed is not None and parsed.job_name == "child-1"
+    e["subject"] = "experiments/x/child-1"
+    assert parse_run_event(e, workspace) == (None, "event has no valid runId")
+
+
+def test_event_time_and_id_are_kept_only_when_plausible(workspace: Workspace) -> None:
+    parsed, _ = parse_run_event(event(eventTime="t" * 64, id="i" * 256), workspace)
+    assert parsed is not None and (parsed.event_time, parsed.event_id) == ("t" * 64, "i" * 256)
+    parsed, _ = parse_run_event(event(eventTime="t" * 65, id="i" * 257), workspace)
+    assert parsed is not None and (parsed.event_time, parsed.event_id) == (None, None)
+    parsed, _ = parse_run_event(event(eventTime=5, id=""), workspace)
+    assert parsed is not None and (parsed.event_time, parsed.event_id) == (None, None)
+
+
+def test_cloud_event_names_time_and_type_its_own_way(workspace: Workspace) -> None:
+    e = event()
+    e["source"], e["type"], e["time"] = e.pop("topic") + "/", e.pop("eventType"), e.pop("eventTime")
+    parsed, why = parse_run_event(e, workspace)
+    assert why is None and parsed is not None
+    assert (parsed.event_type, parsed.event_time) == (RUN_STATUS_CHANGED, "2024-11-02T10:00:00.0000000Z")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ([event()], "event is not a JSON object"),
+        ({**event(), "eventType": "T" * 150}, f"event type {'T' * 100!r} is not a run status event"),
+        ({**event(), "topic": ""}, "event names no topic (workspace); cannot tell whose run it is"),
+        ({**event(), "topic": 7}, "event names no topic (workspace); cannot tell whose run it is"),
+        ({**event(), "data": None}, "event has no data object"),
+    ],
+)
+def test_each_reason_for_ignoring_an_event_is_said_in_full(
+    workspace: Workspace, value: Any, reason: str
+) -> None:
+    assert parse_run_event(value, workspace) == (None, reason)
+
+
+def test_a_tag_of_another_shape_is_no_instance(workspace: Workspace) -> None:
+    for tags in (["ps-123"], {"polysync.instanceId": 5}, {"polysync.instanceId": "x" * 101}):
+        parsed, _ = parse_run_event(_bare(JOB, runTags=tags), workspace)
+        assert parsed is not None and parsed.instance_id is None
+
+
+class _Exploding(dict):  # type: ignore[type-arg]
+    """An event object that fails when read (a host library's lazy object going wrong)."""
+
+    def get(self, *args: Any) -> Any:
+        raise RuntimeError("boom")
+
+
+def test_an_event_that_fails_while_being_read_is_dropped_with_a_reason(workspace: Workspace) -> None:
+    """`parse_run_event` never raises, whatever arrives: Event Grid would only redeliver a
+    poison event, and the webhook must answer."""
+    assert parse_run_event(_Exploding(event()), workspace) == (None, "malformed event (RuntimeError)")

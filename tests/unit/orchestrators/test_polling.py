@@ -72,3 +72,64 @@ def test_loop_state_round_trips_through_continue_as_new_input():
     state = LoopState(azure_status="Running", interval=60, events_seen=True, generation=3, polls=41)
     assert LoopState.from_dict(state.to_dict()) == state
     assert PollPolicy.from_dict(POLICY.to_dict()) == POLICY
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ({"floor": 0}, "SWEEP_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_POLL_CAP_SECONDS"),
+        ({"floor": -5, "cap": 10}, "SWEEP_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_POLL_CAP_SECONDS"),
+        ({"floor": 121}, "SWEEP_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_POLL_CAP_SECONDS"),
+        (
+            {"event_floor": 0},
+            "SWEEP_EVENT_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_EVENT_POLL_CAP_SECONDS",
+        ),
+        (
+            {"event_floor": 28801},
+            "SWEEP_EVENT_POLL_FLOOR_SECONDS must be > 0 and <= SWEEP_EVENT_POLL_CAP_SECONDS",
+        ),
+        ({"event_cap": 5 * 24 * 3600 + 1}, "SWEEP_EVENT_POLL_CAP_SECONDS must be at most 5 days"),
+        ({"polls_per_generation": 0}, "SWEEP_POLLS_PER_GENERATION must be at least 1"),
+        ({"outage_limit": 0}, "SWEEP_OUTAGE_LIMIT_SECONDS must be > 0"),
+    ],
+)
+def test_a_policy_that_cannot_work_is_refused_naming_the_setting(policy: dict, message: str) -> None:
+    """Also for a policy read back from a run's stored input (`from_dict`), not only from settings."""
+    with pytest.raises(ValueError) as exc:
+        PollPolicy.from_dict(policy)
+    assert str(exc.value) == message
+
+
+def test_the_edges_of_a_workable_policy_are_accepted() -> None:
+    edge = PollPolicy(
+        floor=60, cap=60, event_floor=5 * 24 * 3600, event_cap=5 * 24 * 3600, polls_per_generation=1
+    )
+    assert next_interval(60, edge, events_seen=False, status_changed=False) == 60
+    assert PollPolicy.from_dict(None) == PollPolicy() == PollPolicy.from_dict({"unknown": 1})
+
+
+def test_an_interval_below_the_floor_starts_at_the_floor() -> None:
+    """After a switch of regime (events arrived) the old short interval does not double on."""
+    assert next_interval(10, POLICY, events_seen=False, status_changed=False) == 15
+    assert next_interval(16, POLICY, events_seen=False, status_changed=False) == 32
+    assert next_interval(120, POLICY, events_seen=True, status_changed=False) == 3600
+    assert next_interval(3599, POLICY, events_seen=True, status_changed=False) == 3600
+    assert next_interval(-1, POLICY, events_seen=False, status_changed=False) == 15
+
+
+def test_retry_backs_off_like_polling_but_honours_retry_after() -> None:
+    from orchestrators.polling import retry_interval
+
+    assert retry_interval(0, POLICY, None) == (15, 15)
+    assert retry_interval(15, POLICY, None) == (30, 30)
+    assert retry_interval(30, POLICY, 45) == (60, 60)
+    assert retry_interval(30, POLICY, 300) == (60, 300)  # never sooner than Retry-After
+    assert retry_interval(28800, POLICY, None) == (120, 120)  # the no-events regime, even after events
+    assert retry_interval(15, POLICY, 10 * 24 * 3600) == (30, 5 * 24 * 3600)  # the longest durable timer
+    assert retry_interval(15, POLICY, 0) == (30, 30)
+
+
+def test_loop_state_reads_inputs_of_older_and_newer_versions() -> None:
+    state = LoopState.from_dict({"azure_status": "Queued", "polls": 3, "field_from_the_future": True})
+    assert (state.azure_status, state.polls, state.interval, state.events_seen) == ("Queued", 3, 0.0, False)
+    assert LoopState().to_dict()["azure_status"] == "NotStarted"

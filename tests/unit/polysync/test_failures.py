@@ -93,3 +93,171 @@ def test_classify_emulator_shaped_errors() -> None:
     msg2 = "No trials completed successfully: all child runs of the sweep failed (NoTrialsCompleted)."
     err2 = {"code": "UserError", "message": msg2, "details": [{"code": "NoTrialsCompleted", "message": msg2}]}
     assert classify_failure(job("Failed", err2), objective_metric="acc").code == "NoTrialsCompleted"
+
+
+ROLE = "Grant the function app's managed identity the 'AzureML Data Scientist' role on the workspace."
+MONITOR = "Open the Monitor URL in Azure ML studio to see the sweep's and its trials' logs."
+COMPUTE_HINT = "Set the 'AI Foundry Compute Name' attribute to an existing compute cluster in the workspace."
+ENV_HINT = "Set the 'AI Foundry Environment Name' attribute to an existing environment ('name:version' or 'name@latest')."
+TRIALS_HINT = (
+    "Every trial failed: open the Monitor URL, pick one trial and inspect its logs (user_logs/std_log.txt)."
+)
+
+
+def metric_hint(metric: str | None) -> str:
+    return (
+        f"The objective metric '{metric}' does not match what the trial logs. Align the 'AI Foundry Objective "
+        'Metric\' attribute with the exact key the training script logs (mlflow.log_metric("<name>", ...)).'
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "expected"),
+    [
+        # With no message from Azure the user still reads a sentence, never `message: null`.
+        (
+            "Failed",
+            {"code": "PrimaryMetricNotFound"},
+            (
+                "PrimaryMetricNotFound",
+                "The trials never logged the objective metric 'acc'.",
+                metric_hint("acc"),
+            ),
+        ),
+        (
+            "Failed",
+            {"code": "NoTrialsCompleted"},
+            ("NoTrialsCompleted", "No trial of the sweep completed: every trial failed.", TRIALS_HINT),
+        ),
+        ("Failed", {"code": "AuthorizationFailed"}, ("AuthorizationFailed", "Access was denied.", ROLE)),
+        (
+            "Failed",
+            {"code": "ComputeNotFound"},
+            ("ComputeNotFound", "The compute target was not found.", COMPUTE_HINT),
+        ),
+        (
+            "Failed",
+            {"code": "EnvironmentNotFound"},
+            ("EnvironmentNotFound", "The environment was not found.", ENV_HINT),
+        ),
+        ("Canceled", None, ("Canceled", "The sweep job was canceled.", None)),
+        (
+            "Paused",
+            None,
+            (
+                "SweepStalled",
+                "The sweep job stayed in status Paused for too long.",
+                "Azure ML reports the job as Paused: check the compute cluster's health and quota, then open the "
+                "Monitor URL; cancel and rerun if it does not recover.",
+            ),
+        ),
+        ("Failed", None, ("SweepFailed", "The sweep job ended Failed.", MONITOR)),
+        (None, None, ("SweepStalled", "The sweep job stayed in status Unknown for too long.", None)),
+        # Azure's own code and message are kept where they say more than ours.
+        ("Failed", {"code": "Forbidden", "message": "nope"}, ("Forbidden", "nope", ROLE)),
+        ("Canceled", {"code": "UserCanceled", "message": "by alice"}, ("UserCanceled", "by alice", None)),
+        ("Failed", {"code": "SystemError", "message": "disk"}, ("SystemError", "disk", MONITOR)),
+    ],
+)
+def test_each_failure_reads_as_a_sentence_with_its_hint(
+    status: str | None, error: dict[str, Any] | None, expected: tuple[str, str, str | None]
+) -> None:
+    f = classify_failure(job(status, error) if status else {"properties": {}}, objective_metric="acc")
+    code, message, hint = expected
+    assert (f.code, f.message) == (code, message)
+    if hint is not None or status == "Canceled":
+        assert f.hint == hint
+    assert f.to_dict() == {"code": f.code, "message": f.message, "hint": f.hint}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Quota exceeded for compute cluster cpu-x: 0 of 4 cores free",  # mentions compute, nothing missing
+        "The environment variable PATH was too long",
+        "Job not found in history",  # missing, but neither compute nor environment
+    ],
+)
+def test_errors_that_mention_compute_or_environment_without_missing_are_not_misread(message: str) -> None:
+    f = classify_failure(job("Failed", {"code": "UserError", "message": message}), objective_metric="acc")
+    assert (f.code, f.message, f.hint) == ("UserError", message, MONITOR)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "code"),
+    [
+        ("compute cpu-x does not exist", "ComputeNotFound"),
+        ("compute cpu-x could not be found", "ComputeNotFound"),
+        ("compute cpu-x: ComputeNotFound", "ComputeNotFound"),
+        ("environment env:1 does not exist", "EnvironmentNotFound"),
+        ("the primary metric acc was not found", "PrimaryMetricNotFound"),
+        ("no trials finished", "NoTrialsCompleted"),
+        ("all trials failed", "NoTrialsCompleted"),
+        ("request unauthorized", "UserError"),
+    ],
+)
+def test_each_wording_the_service_uses_is_recognised(phrase: str, code: str) -> None:
+    f = classify_failure(job("Failed", {"code": "UserError", "message": phrase}), objective_metric="acc")
+    assert f.code == code and f.message == phrase
+    if code == "UserError":
+        assert f.hint == ROLE
+
+
+def test_nested_inner_error_codes_are_read() -> None:
+    """Azure ML nests its specific code under `innerError` (and `details`), below a generic one."""
+    error = {"code": "UserError", "innerError": {"code": "Sub", "innerError": {"code": "ComputeNotFound"}}}
+    f = classify_failure(job("Failed", error), objective_metric="acc")
+    assert (f.code, f.message, f.hint) == (
+        "ComputeNotFound",
+        "The compute target was not found.",
+        COMPUTE_HINT,
+    )
+    generic = classify_failure(
+        job("Failed", {"innerError": {"code": "Throttled", "message": "slow"}}), objective_metric=None
+    )
+    assert (generic.code, generic.message) == (
+        "Throttled",
+        "slow",
+    )
+
+
+def test_the_outer_code_and_message_win_over_nested_ones() -> None:
+    error = {
+        "code": "UserError",
+        "message": "outer",
+        "details": [{"code": "Detail", "message": "inner"}],
+        "innerError": {"code": "Inner", "message": "deeper"},
+    }
+    f = classify_failure(job("Failed", error), objective_metric=None)
+    assert (f.code, f.message) == ("UserError", "outer")
+
+
+def test_nesting_deeper_than_six_levels_is_not_read() -> None:
+    deep: dict[str, Any] = {"code": "ComputeNotFound"}
+    for _ in range(7):
+        deep = {"innerError": deep}
+    assert classify_failure(job("Failed", deep), objective_metric=None).code == "SweepFailed"
+    shallow: dict[str, Any] = {"code": "ComputeNotFound"}
+    for _ in range(6):
+        shallow = {"innerError": shallow}
+    assert classify_failure(job("Failed", shallow), objective_metric=None).code == "ComputeNotFound"
+
+
+def test_only_the_first_twenty_details_are_read() -> None:
+    details = [{"code": "Other"}] * 20 + [{"code": "ComputeNotFound"}]
+    f = classify_failure(job("Failed", {"details": details}), objective_metric=None)
+    assert f.code == "Other"
+
+
+def test_run_property_errors_give_the_message_and_other_properties_do_not() -> None:
+    props = {"azureml.runError": "Compute cpu-x not found", "note": "environment does not exist", "errors": 3}
+    f = classify_failure(job("Failed", properties=props), objective_metric=None)
+    assert (f.code, f.message, f.hint) == ("ComputeNotFound", "Compute cpu-x not found", COMPUTE_HINT)
+
+
+def test_the_metric_named_in_the_hint_falls_back_to_the_jobs_objective() -> None:
+    f = classify_failure(
+        job("Failed", {"code": "PrimaryMetricNotFound"}, objective={"primaryMetric": "loss"}),
+        objective_metric=None,
+    )
+    assert f.message == "The trials never logged the objective metric 'loss'." and "'loss'" in (f.hint or "")

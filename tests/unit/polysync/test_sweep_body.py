@@ -317,3 +317,38 @@ def test_best_trial_properties_of_a_finished_template_are_not_copied(workspace: 
     )
     req = parse_structured_request({"externalId": template["name"]})
     assert build(template, workspace, req)["properties"]["properties"] == {"owner": "ml-platform"}
+
+
+def test_an_empty_search_space_is_refused_before_anything_is_sent(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    """Never a PUT with `searchSpace: {}`: the service would refuse it, later and less clearly."""
+    template["properties"]["searchSpace"] = {}
+    with pytest.raises(TemplateError) as exc:
+        build(template, workspace, request(parameters=[{"name": "model", "direction": "Output"}]))
+    assert exc.value.code == "TemplateMissingSearchSpace"
+    assert exc.value.message == (
+        "The sweep has an empty search space: the template defines none and the run sends no Input parameters."
+    )
+    assert exc.value.hint == "Send at least one Input parameter, or define a search space on the template."
+    # one Input parameter is enough
+    space = build(
+        template, workspace, request(parameters=[{"name": "lr", "value": "0.1", "dataType": "Float"}])
+    )
+    assert space["properties"]["searchSpace"] == {"lr": ["choice", [[0.1]]]}
+
+
+def test_user_defined_services_of_the_template_are_kept(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    """The service's own endpoints (Studio, Tracking) are not copied; the user's (e.g. a
+    Jupyter or SSH service on the trial) are, so the run behaves like its template."""
+    template["properties"]["services"] = {
+        "Studio": {"endpoint": "https://ml.azure.com/runs/x", "jobServiceType": "Studio"},
+        "Tracking": {"endpoint": "azureml://x", "jobServiceType": "Tracking"},
+        "my_jupyter": {"jobServiceType": "JupyterLab", "nodes": {"nodesValueType": "All"}},
+    }
+    p = build(template, workspace)["properties"]
+    assert p["services"] == {
+        "my_jupyter": {"jobServiceType": "JupyterLab", "nodes": {"nodesValueType": "All"}}
+    }

@@ -53,3 +53,20 @@ def test_describe_minimal_job() -> None:
         "attributes": {},
         "parameters": [],
     }
+
+
+def test_a_template_with_an_unknown_search_space_type_is_still_described() -> None:
+    """GET /api/templates lists it (the entry as a JSON parameter) instead of answering 500."""
+    job = {
+        "name": "odd",
+        "properties": {
+            "jobType": "Sweep",
+            "searchSpace": {
+                "x": {"type": "gaussian", "mu": 0},
+                "lr": {"type": "lognormal", "mu": 0, "sigma": 1},
+            },
+        },
+    }
+    params = {p["name"]: p for p in describe_template(job)["parameters"]}
+    assert params["x"] == {"name": "x", "dataType": "JSON", "direction": "Input"}
+    assert params["lr"] == {"name": "lr", "dataType": "Float", "direction": "Input"}
