@@ -66,8 +66,7 @@ def to_wire(entry: Any) -> list[Any]:
     """Logical `{"type": "choice", "values": [..]}` (or wire list) -> the wire list the API takes."""
     logical = to_logical(entry)
     kind = logical["type"]
-    if kind == "choice":
-        return ["choice", [list(logical["values"])]]
+    # choice has one argument, its list of values: ["choice", [[v1, v2]]]
     return [kind, [logical[n] for n in SEARCH_SPACE_ARGS[kind]]]
 
 

@@ -72,9 +72,7 @@ def next_interval(current: float, policy: PollPolicy, *, events_seen: bool, stat
         floor, cap = policy.event_floor, policy.event_cap
     else:
         floor, cap = policy.floor, policy.cap
-    if status_changed or current <= 0:
-        return floor
-    if current < floor:
+    if status_changed or current < floor:  # also the first poll (0); floors are > 0 (PollPolicy)
         return floor
     return min(cap, current * 2)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ def best_trial(job: JobView) -> dict[str, Any] | None:
     score: float | None
     try:
         score = float(user.get("score"))  # type: ignore[arg-type]
-        if score != score or score in (float("inf"), float("-inf")):
+        if not math.isfinite(score):
             score = None
     except (TypeError, ValueError):
         score = None

@@ -35,5 +35,4 @@ _MAPPING: dict[JobStatus, PolysyncStatus] = {
 
 def to_polysync(azure_status: Any) -> PolysyncStatus:
     """The Polysync status of an Azure ML status (any casing); anything unmapped is Unknown."""
-    status = JobStatus.parse(azure_status)
-    return _MAPPING.get(status, PolysyncStatus.UNKNOWN) if status else PolysyncStatus.UNKNOWN
+    return _MAPPING.get(JobStatus.parse(azure_status), PolysyncStatus.UNKNOWN)  # type: ignore[arg-type]

@@ -35,7 +35,8 @@ _SAFE = "-_.~"
 
 
 def canonical_path(path: str) -> str:
-    return quote(unquote(path), safe=_SAFE + "/")
+    # quote() never escapes letters, digits and `-_.~`; its default `safe` adds `/`.
+    return quote(unquote(path))
 
 
 def canonical_query(params: Mapping[str, str]) -> str:

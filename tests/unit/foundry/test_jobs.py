@@ -86,3 +86,41 @@ def test_an_update_body_adds_tags_and_sends_nothing_read_only() -> None:
             "tags": {"a": "1", "reconciled": "why"},
         }
     }
+
+
+def test_output_uris_the_service_derived_from_the_job_are_dropped_and_the_users_kept() -> None:
+    """A new job must not write into its template's output folders; the user's own URIs stay."""
+    artifacts = "azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.tpl"
+    outputs = {
+        "default": {"jobOutputType": "uri_folder", "uri": artifacts},
+        "model": {"jobOutputType": "mlflow_model", "uri": "azureml://datastores/d/paths/tpl/model"},
+        "report": {"jobOutputType": "uri_file", "uri": "azureml://datastores/reports/paths/churn/m.json"},
+        "copy": {"jobOutputType": "uri_folder", "uri": artifacts},
+        "literal": "x",
+    }
+    definition = JobView.from_rest({"name": "tpl", "properties": {"outputs": outputs}}).definition()
+    assert definition["outputs"] == {
+        "model": {"jobOutputType": "mlflow_model"},
+        "report": outputs["report"],
+        "copy": {"jobOutputType": "uri_folder"},
+        "literal": "x",
+    }
+    user_default = {"default": {"jobOutputType": "uri_folder", "uri": "azureml://datastores/d/paths/mine"}}
+    kept = JobView.from_rest({"name": "tpl", "properties": {"outputs": user_default}}).definition()
+    assert kept["outputs"] == user_default
+    nameless = JobView.from_rest({"properties": {"outputs": {"model": outputs["report"]}}}).definition()
+    assert nameless["outputs"] == {"model": outputs["report"]}
+
+
+def test_a_definition_and_an_update_body_are_copies_the_caller_may_change() -> None:
+    job = recorded_job()
+    before = copy.deepcopy(job)
+    view = JobView.from_rest(job)
+    for body in (view.definition(), view.update_body(t="v")["properties"]):
+        for value in body.values():
+            if isinstance(value, dict):
+                value["changed"] = {"by": "caller"}
+                for inner in value.values():
+                    if isinstance(inner, dict):
+                        inner["changed"] = True
+    assert job == before

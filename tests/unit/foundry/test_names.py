@@ -92,6 +92,7 @@ def test_job_name_for_valid_and_collision_free(i1: str, i2: str, template: str) 
         ("ps-6", "é-x", "x-" + hashlib.sha256(b"ps-6").hexdigest()[:16]),
         ("ps-7", "a" * 201, "a" * 200 + "-" + hashlib.sha256(b"ps-7").hexdigest()[:16]),
         ("ps-8", "a" * 199 + "-b", "a" * 199 + "-" + hashlib.sha256(b"ps-8").hexdigest()[:16]),
+        ("ps-9", "Train_Sweep-09", "Train_Sweep-09-" + hashlib.sha256(b"ps-9").hexdigest()[:16]),
     ],
 )
 def test_job_name_format_is_pinned(instance_id: str, template: str, job_name: str) -> None:
@@ -156,3 +157,11 @@ def test_instance_id_keyed_format_is_pinned() -> None:
 def test_any_template_name_gives_a_valid_job_name(template: str, instance_id: str) -> None:
     """Whatever the template is called (the prefix is trimmed to start with a letter or digit)."""
     assert validate_job_name(job_name_for(instance_id, template)) == job_name_for(instance_id, template)
+
+
+def test_a_job_name_error_names_the_name_field_by_default() -> None:
+    with pytest.raises(RequestValidationError) as exc:
+        validate_job_name("")
+    assert [(e.field, e.message) for e in exc.value.errors] == [
+        ("name", "name is required: give a Azure ML job name.")
+    ]

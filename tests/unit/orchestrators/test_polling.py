@@ -133,3 +133,23 @@ def test_loop_state_reads_inputs_of_older_and_newer_versions() -> None:
     state = LoopState.from_dict({"azure_status": "Queued", "polls": 3, "field_from_the_future": True})
     assert (state.azure_status, state.polls, state.interval, state.events_seen) == ("Queued", 3, 0.0, False)
     assert LoopState().to_dict()["azure_status"] == "NotStarted"
+
+
+def test_sub_second_floors_double_like_any_other():
+    """SWEEP_POLL_FLOOR_SECONDS may be under a second (tests, fast local runs)."""
+    fast = PollPolicy(floor=0.25, cap=4)
+    assert next_interval(0.5, fast, events_seen=False, status_changed=False) == 1.0
+    assert next_interval(1, fast, events_seen=False, status_changed=False) == 2
+    assert next_interval(0, fast, events_seen=False, status_changed=False) == 0.25
+    from orchestrators.polling import retry_interval
+
+    assert retry_interval(0, fast, None) == (0.25, 0.25)
+    assert retry_interval(0.5, fast, None) == (1.0, 1.0)
+
+
+def test_retry_uses_the_no_events_regime_after_events_arrived():
+    from orchestrators.polling import retry_interval
+
+    slow_events = PollPolicy(floor=10, cap=80, event_floor=3600, event_cap=7200)
+    assert retry_interval(20, slow_events, None) == (40, 40)
+    assert retry_interval(7200, slow_events, None) == (80, 80)

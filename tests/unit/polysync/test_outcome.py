@@ -90,3 +90,55 @@ def test_snapshot_tolerates_bad_best_score(workspace: Workspace) -> None:
         job("Completed", properties={"best_child_run_id": "r_1", "score": "NaN"}), workspace, (), None
     ).to_dict()
     assert snap["bestTrial"] == {"runId": "r_1", "score": None, "metricStatus": None}
+
+
+def test_the_best_trial_score_is_a_number_or_null(workspace: Workspace) -> None:
+    for score, shown in (
+        ("0.93", 0.93),
+        (None, None),
+        ("high", None),
+        ("inf", None),
+        ("-inf", None),
+        ("nan", None),
+    ):
+        props = {"best_child_run_id": "r_1", "best_metric_status": "Succeeded"}
+        if score is not None:
+            props["score"] = score
+        snap = snapshot(job("Completed", properties=props), workspace, (), None).to_dict()
+        assert snap["bestTrial"] == {"runId": "r_1", "score": shown, "metricStatus": "Succeeded"}, score
+    assert snapshot(job("Completed", properties={"score": "1"}), workspace, (), None).best_trial is None
+
+
+def test_every_job_output_is_reported_by_its_value_when_no_outputs_are_declared(workspace: Workspace) -> None:
+    outputs = {
+        "model": {"uri": "azureml://m", "value": "ignored"},
+        "threshold": {"jobOutputType": "literal", "value": "0.7"},
+        "folder": {"jobOutputType": "uri_folder"},
+        "plain": "text",
+        "count": 3,
+        "listed": [1, 2],
+    }
+    snap = snapshot(job("Completed", outputs=outputs), workspace, (), None)
+    assert snap.outputs == {
+        "model": "azureml://m",
+        "threshold": "0.7",
+        "folder": None,
+        "plain": "text",
+        "count": 3,
+        "listed": None,
+    }
+
+
+def test_the_monitor_url_is_the_services_studio_link_when_it_gave_one(workspace: Workspace) -> None:
+    studio = "https://ml.azure.com/runs/sweep-1?wsid=/x&tid=t"
+    snap = snapshot(job("Running", services={"Studio": {"endpoint": studio}}), workspace, (), None)
+    assert snap.monitor_url == studio
+    built = snapshot(job("Running"), workspace, (), None)
+    assert built.monitor_url.startswith("https://ml.azure.com/runs/sweep-1?wsid=")
+
+
+def test_the_failure_hint_names_the_runs_objective_metric(workspace: Workspace) -> None:
+    for status in ("Failed", "NotResponding"):
+        error = {"code": "PrimaryMetricNotFound"}
+        snap = snapshot(job(status, error, objective={"primaryMetric": "templ"}), workspace, (), "f1_score")
+        assert "'f1_score'" in snap.error["hint"] and "templ" not in snap.error["hint"], status

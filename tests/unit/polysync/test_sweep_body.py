@@ -352,3 +352,221 @@ def test_user_defined_services_of_the_template_are_kept(
     assert p["services"] == {
         "my_jupyter": {"jobServiceType": "JupyterLab", "nodes": {"nodesValueType": "All"}}
     }
+
+
+def _drop(path: str) -> Any:
+    def edit(p: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        for key in parents:
+            p = p[key]
+        p.pop(last)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "attributes", "expected"),
+    [
+        (
+            _drop("trial.command"),
+            {},
+            (
+                "TemplateMissingCommand",
+                "The template has no trial command and the run supplies none.",
+                "Set the 'AI Foundry Command' attribute, or add a trial command to the template.",
+            ),
+        ),
+        (
+            _drop("trial.environmentId"),
+            {},
+            (
+                "TemplateMissingEnvironment",
+                "The template has no trial environment and the run supplies none.",
+                "Set the 'AI Foundry Environment Name' attribute, or give the template's trial an environment.",
+            ),
+        ),
+        (
+            _drop("objective.primaryMetric"),
+            {},
+            (
+                "TemplateMissingObjective",
+                "The sweep needs an objective metric and neither the template nor the run gives one.",
+                "Set the 'AI Foundry Objective Metric' attribute to the metric the trial logs (mlflow.log_metric).",
+            ),
+        ),
+        (
+            _drop("objective.goal"),
+            {},
+            (
+                "TemplateMissingObjective",
+                "The sweep needs an objective goal (Maximize or Minimize) and neither the template nor the run "
+                "gives one.",
+                "Set the 'AI Foundry Objective Goal' attribute to Maximize or Minimize.",
+            ),
+        ),
+        (
+            lambda p: None,
+            {"samplingAlgorithm": "Grid"},
+            (
+                "GridNeedsChoice",
+                "Grid sampling needs choice-only search spaces; not choice: dropout, learning_rate_decay.",
+                "Set 'AI Foundry Sampling Algorithm' to Random or Bayesian, or use choices in the template.",
+            ),
+        ),
+        (
+            lambda p: None,
+            {"samplingAlgorithm": "Bayesian"},
+            (
+                "BayesianNoEarlyTermination",
+                "Bayesian sampling does not support an early termination policy, and the template has one.",
+                "Set 'AI Foundry Sampling Algorithm' to Random or Grid, or remove the template's early "
+                "termination policy.",
+            ),
+        ),
+    ],
+)
+def test_each_template_gap_is_a_422_in_words_naming_the_attribute(
+    template: dict[str, Any], workspace: Workspace, edit: Any, attributes: dict[str, Any], expected: Any
+) -> None:
+    edit(template["properties"])
+    if expected[0] == "GridNeedsChoice":
+        template["properties"]["searchSpace"]["learning_rate_decay"] = ["uniform", [0.1, 0.2]]
+    with pytest.raises(TemplateError) as exc:
+        build(template, workspace, request(attributes=attributes))
+    assert (exc.value.code, exc.value.message, exc.value.hint, exc.value.status) == (*expected, 422)
+
+
+@pytest.mark.parametrize(
+    ("properties", "expected"),
+    [
+        (
+            None,
+            (
+                "InvalidTemplate",
+                "The template job has no properties.",
+                "Set the External Id to the name of a Sweep job.",
+                422,
+            ),
+        ),
+        (
+            {"jobType": "Command"},
+            (
+                "TemplateNotSweep",
+                "The template job 'tpl' is a Command, not a Sweep job.",
+                "Set the External Id to the name of a Sweep job (GET /api/templates lists them).",
+                422,
+            ),
+        ),
+        (
+            {},
+            (
+                "TemplateNotSweep",
+                "The template job 'tpl' is a job of unknown type, not a Sweep job.",
+                "Set the External Id to the name of a Sweep job (GET /api/templates lists them).",
+                422,
+            ),
+        ),
+        (
+            {"jobType": "Sweep", "tags": {"polysync.instanceId": "ps-other"}},
+            (
+                "TemplateIsARun",
+                "The job 'tpl' was submitted by this connector for a run; it is not a template.",
+                "Set the External Id to a template Sweep job (GET /api/templates lists them).",
+                400,
+            ),
+        ),
+    ],
+)
+def test_a_job_that_is_not_a_template_is_refused_in_words(
+    workspace: Workspace, properties: Any, expected: Any
+) -> None:
+    job = {"name": "tpl"} if properties is None else {"name": "tpl", "properties": properties}
+    with pytest.raises(TemplateError) as exc:
+        build_sweep_body(job, request(), workspace, instance_id="i")
+    assert (exc.value.code, exc.value.message, exc.value.hint, exc.value.status) == expected
+
+
+def test_the_job_type_is_read_in_any_casing_and_sent_as_the_api_spells_it(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    template["properties"]["jobType"] = "sweep"
+    assert build(template, workspace)["properties"]["jobType"] == "Sweep"
+
+
+def test_bad_compute_and_environment_attributes_are_both_reported(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    """Both at once (a 400 listing every bad field), each naming the attribute and the fix."""
+    other_workspace_compute = WS_ID.replace("ws-foundry", "other") + "/computes/c"
+    attrs = {"computeName": other_workspace_compute, "environmentName": "just a name"}
+    with pytest.raises(RequestValidationError) as exc:
+        build(template, workspace, request(attributes=attrs))
+    assert [(e.field, e.message) for e in exc.value.errors] == [
+        (
+            "attributes.AI Foundry Compute Name",
+            "AI Foundry Compute Name must be a compute of the configured workspace: give its name, or its ARM id "
+            "under this workspace",
+        ),
+        (
+            "attributes.AI Foundry Environment Name",
+            "AI Foundry Environment Name must be 'name:version', 'name@latest', an environment ARM id of this "
+            "workspace or an azureml://registries/... reference",
+        ),
+    ]
+
+
+def test_run_attributes_fill_a_template_without_a_trial(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    template["properties"]["trial"] = "junk"
+    attrs = {"command": "python t.py", "environmentName": "sklearn-env:7"}
+    p = build(template, workspace, request(attributes=attrs))["properties"]
+    assert p["trial"] == {
+        "command": "python t.py",
+        "environmentId": workspace.environment_id("sklearn-env:7"),
+    }
+
+
+def test_the_run_limits_replace_the_templates_trial_counts_only(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    template["properties"]["limits"] = {"timeout": "PT1H", "maxTotalTrials": 99, "jobLimitsType": "Other"}
+    limits = build(template, workspace)["properties"]["limits"]
+    assert limits["timeout"] == "PT1H" and limits["jobLimitsType"] == "Sweep"
+    template["properties"]["limits"] = "junk"
+    assert set(build(template, workspace)["properties"]["limits"]) == {
+        "jobLimitsType",
+        "maxTotalTrials",
+        "maxConcurrentTrials",
+    }
+
+
+def test_the_templates_sampling_settings_are_kept_for_the_same_algorithm(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    template["properties"]["samplingAlgorithm"] = {
+        "samplingAlgorithmType": "random",
+        "seed": 7,
+        "rule": "Sobol",
+    }
+    p = build(template, workspace, request(attributes={"samplingAlgorithm": "Random"}))["properties"]
+    assert p["samplingAlgorithm"] == {"samplingAlgorithmType": "Random", "seed": 7, "rule": "Sobol"}
+    template["properties"]["samplingAlgorithm"] = {"seed": 7}
+    p = build(template, workspace, request(attributes={"samplingAlgorithm": "Random"}))["properties"]
+    assert p["samplingAlgorithm"] == {"samplingAlgorithmType": "Random"}
+
+
+def test_a_wire_form_entry_with_a_type_key_is_copied_as_it_is(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    template["properties"]["searchSpace"] = {"raw": ["uniform", [0, 1]], "odd": {"kind": "x"}}
+    space = build(template, workspace)["properties"]["searchSpace"]
+    assert space["raw"] == ["uniform", [0, 1]] and space["odd"] == {"kind": "x"}
+
+
+def test_without_a_run_id_a_templates_run_id_tag_is_not_carried_over(
+    template: dict[str, Any], workspace: Workspace
+) -> None:
+    template["properties"]["tags"] = {"polysync.runId": "someone-elses", "team": "t"}
+    p = build(template, workspace, request(runId=None))["properties"]
+    assert "polysync.runId" not in p["tags"] and p["tags"]["team"] == "t"

@@ -144,3 +144,47 @@ def test_signatures_verify_and_reject():
     assert "does not match" in verify("k", *args, body + b" ", stamped, now=1100)
     assert "Missing" in verify("k", *args, body, {}, now=1100)
     assert "more than" in verify("k", *args, body, stamped, now=2000)
+
+
+def test_every_refusal_reason_in_full():
+    """What the 401 says: which header, and what to do; never the secret."""
+    only_timestamp = {"X-Signature-Timestamp": "100000"}
+    assert _verify(only_timestamp) == (
+        "Missing x-signature-256 header: sign the request with HMAC-SHA256 and WEBHOOK_SECRET."
+    )
+    assert _verify({"X-Signature-256": "sha256=00"}) == (
+        "Missing x-signature-timestamp header: send the unix time in seconds and sign it."
+    )
+    assert (
+        _verify(_headers(ts="\u0661\u0660\u0660\u0660\u0660\u0660"))
+        == "x-signature-timestamp must be unix seconds (digits only)."
+    )
+    assert _verify(_headers(ts="1000")) == "x-signature-timestamp is more than 300 s from the server clock."
+    assert _verify({**_headers(), "X-Signature-256": "sha256=00"}) == (
+        "x-signature-256 does not match the request (method, path, query, body and timestamp)."
+    )
+
+
+def test_a_timestamp_of_more_than_twelve_digits_is_not_unix_seconds():
+    assert _verify(_headers(ts="9" * 12)) == "x-signature-timestamp is more than 300 s from the server clock."
+    assert _verify(_headers(ts="1" * 13)) == "x-signature-timestamp must be unix seconds (digits only)."
+
+
+def test_a_signature_header_that_is_not_utf8_is_refused_not_a_crash():
+    """A header decoded with surrogate escapes (undecodable bytes) cannot match, and must not raise."""
+    assert "does not match" in _verify({**_headers(), "X-Signature-256": "sha256=\udcff"})
+
+
+def test_query_keys_and_values_escape_everything_but_unreserved_characters():
+    assert canonical_query({"a/b": "c/d e", "x~": "-_.~"}) == "a%2Fb=c%2Fd%20e&x~=-_.~"
+    assert string_to_sign("1", "post", "/api/a b/~x", {}, b"") == b"1\nPOST\n/api/a%20b/~x\n\n"
+    assert string_to_sign("1", "GET", "/api/a%2Fb", {}, b"") == b"1\nGET\n/api/a/b\n\n"
+
+
+def test_the_run_id_of_an_unkeyed_signed_start_is_derived_from_its_signature():
+    from triggers.http.signing import run_id_from_signature
+
+    signature = "sha256=" + "ab" * 32
+    assert run_id_from_signature({"X-Signature-256": f" {signature} "}) == "sig-" + "ab" * 16
+    assert run_id_from_signature({"x-signature-256": "cd" * 32}) == "sig-" + "cd" * 16
+    assert run_id_from_signature({}) == "sig-"
