@@ -44,8 +44,9 @@ $(STAMP): $(RUN_STAMP) requirements-dev.txt requirements-rehearsal.txt
 	@touch $(STAMP)
 
 $(MUTATION_STAMP): $(STAMP) requirements-mutation.txt
-	$(PY) -m pip install --quiet -r requirements-mutation.txt
-	touch $(MUTATION_STAMP)
+	@echo "installing the mutation-testing tool into $(VENV) (first time ~10 s; once)"
+	@$(call pip_install,requirements-mutation.txt)
+	@touch $(MUTATION_STAMP)
 
 $(REHEARSAL_STAMP): $(RUN_STAMP) requirements-rehearsal.txt
 	@echo "installing the rehearsal's requirements into $(VENV) (first time ~1 min; once)"

@@ -111,8 +111,9 @@ def test_a_job_is_recognised_as_its_instances_own_and_a_trial_is_not() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (None, "externalId is required: give a Azure ML job name."),
-        ("", "externalId is required: give a Azure ML job name."),
+        (None, "externalId is required: give an Azure ML job name."),
+        ("", "externalId is required: give an Azure ML job name."),
+        (3, "externalId must be text (an Azure ML job name), not a number."),
         ("x" * 256, "externalId is 256 characters long; the limit is 255."),
         (
             "a/b",
@@ -163,5 +164,5 @@ def test_a_job_name_error_names_the_name_field_by_default() -> None:
     with pytest.raises(RequestValidationError) as exc:
         validate_job_name("")
     assert [(e.field, e.message) for e in exc.value.errors] == [
-        ("name", "name is required: give a Azure ML job name.")
+        ("name", "name is required: give an Azure ML job name.")
     ]

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from foundry.jobs import JobView
+from polysync.failures import COMPUTE_HINT
+from polysync.failures import ENVIRONMENT_HINT as ENV_HINT
 from polysync.failures import classify_failure as classify_job
 
 
@@ -97,8 +99,6 @@ def test_classify_emulator_shaped_errors() -> None:
 
 ROLE = "Grant the function app's managed identity the 'AzureML Data Scientist' role on the workspace."
 MONITOR = "Open the Monitor URL in Azure ML studio to see the sweep's and its trials' logs."
-COMPUTE_HINT = "Set the 'AI Foundry Compute Name' attribute to an existing compute cluster in the workspace."
-ENV_HINT = "Set the 'AI Foundry Environment Name' attribute to an existing environment ('name:version' or 'name@latest')."
 TRIALS_HINT = (
     "Every trial failed: open the Monitor URL, pick one trial and inspect its logs (user_logs/std_log.txt)."
 )
