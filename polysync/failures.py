@@ -61,7 +61,8 @@ def _mentions_missing(text: str, thing: str) -> bool:
     if thing not in text:
         return False
     return any(
-        w in text for w in ("not found", "notfound", "does not exist", "could not be found", "not exist")
+        w in text
+        for w in ("not found", "notfound", "could not be found", "not exist")  # "does not exist" too
     )
 
 

@@ -166,3 +166,26 @@ def test_a_job_name_error_names_the_name_field_by_default() -> None:
     assert [(e.field, e.message) for e in exc.value.errors] == [
         ("name", "name is required: give an Azure ML job name.")
     ]
+
+
+def test_an_instance_id_error_reads_as_english() -> None:
+    with pytest.raises(RequestValidationError) as exc:
+        validate_instance_id(None)
+    assert exc.value.errors[0].message == "instanceId is required: give a run instance id."
+    with pytest.raises(RequestValidationError) as exc:
+        validate_instance_id(["ps-1"])
+    assert exc.value.errors[0].message == "instanceId must be text (a run instance id), not a list."
+
+
+def test_json_type_names_each_json_type() -> None:
+    from foundry.names import json_type
+
+    assert [json_type(v) for v in (True, 1, 1.5, [], {}, "x", None)] == [
+        "a boolean",
+        "a number",
+        "a number",
+        "a list",
+        "an object",
+        "text",
+        "null",
+    ]

@@ -83,9 +83,9 @@ def test_conversions_copy_so_the_template_is_never_changed() -> None:
     logical = searchspace_to_logical(wire)
     logical["values"][0].append(3)
     assert wire == ["choice", [[[1, 2]]]]
-    entry = {"type": "uniform", "min_value": [0], "max_value": 1}
-    searchspace_to_logical(entry)["min_value"].append(9)
-    assert entry["min_value"] == [0]
+    entry = {"type": "uniform", "min_value": [[0]], "max_value": 1}
+    searchspace_to_logical(entry)["min_value"][0].append(9)
+    assert entry["min_value"] == [[0]]
     ranged = ["uniform", [[0], 1]]
     searchspace_to_logical(ranged)["min_value"].append(9)
     assert ranged == ["uniform", [[0], 1]]

@@ -259,3 +259,19 @@ def test_custom_status_last_cuts_every_long_string_then_keeps_only_the_essential
         "jobLeftRunning": True,
         "truncated": NOTE[:19] + "…",
     }
+
+
+def test_a_string_of_exactly_the_limit_is_kept_whole():
+    status = {"status": "Success", "outputs": {"a": "x" * 500, "b": "y" * 1500}}
+    fitted = fit_custom_status(status, budget=_size(status) - 500)
+    assert fitted["outputs"] == {"a": "x" * 500, "b": "y" * 499 + "…"}
+
+
+def test_a_run_error_is_code_message_and_hint():
+    from orchestrators.reporting import run_error
+
+    assert run_error("SweepStalled", "stuck.", None) == {
+        "code": "SweepStalled",
+        "message": "stuck.",
+        "hint": None,
+    }

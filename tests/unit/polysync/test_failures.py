@@ -261,3 +261,54 @@ def test_the_metric_named_in_the_hint_falls_back_to_the_jobs_objective() -> None
         objective_metric=None,
     )
     assert f.message == "The trials never logged the objective metric 'loss'." and "'loss'" in (f.hint or "")
+
+
+def test_a_junk_detail_does_not_hide_the_others() -> None:
+    error = {"code": "UserError", "details": [{"code": "ComputeNotFound"}, "junk", None]}
+    assert classify_failure(job("Failed", error), objective_metric=None).code == "ComputeNotFound"
+
+
+def test_nested_details_are_read_six_levels_deep_and_no_deeper() -> None:
+    def nested(levels: int) -> dict[str, Any]:
+        node: dict[str, Any] = {"code": "ComputeNotFound"}
+        for _ in range(levels):
+            node = {"details": [node]}
+        return node
+
+    assert classify_failure(job("Failed", nested(6)), objective_metric=None).code == "ComputeNotFound"
+    assert classify_failure(job("Failed", nested(4)), objective_metric=None).code == "ComputeNotFound"
+    assert classify_failure(job("Failed", nested(7)), objective_metric=None).code == "SweepFailed"
+
+
+def test_a_denial_without_a_code_is_authorization_failed() -> None:
+    f = classify_failure(
+        job("Failed", properties={"azureml.error": "Forbidden: no access"}), objective_metric=None
+    )
+    assert (f.code, f.message, f.hint) == ("AuthorizationFailed", "Forbidden: no access", ROLE)
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "target", "expected"),
+    [
+        ("UserError", "Invalid value.", "computeId", ("ComputeNotFound", COMPUTE_HINT)),
+        ("ComputeNotFound", "gone", None, ("ComputeNotFound", COMPUTE_HINT)),
+        ("UserError", "Compute gpu-x does not exist.", None, ("ComputeNotFound", COMPUTE_HINT)),
+        ("UserError", "Invalid value.", "trial.environmentId", ("EnvironmentNotFound", ENV_HINT)),
+        ("EnvironmentNotFound", "gone", None, ("EnvironmentNotFound", ENV_HINT)),
+        ("UserError", "Environment env:3 could not be found.", None, ("EnvironmentNotFound", ENV_HINT)),
+        ("UserError", "Quota exceeded on the compute.", None, None),
+        ("UserError", "Bad searchSpace.", "searchSpace", None),
+    ],
+)
+def test_azure_mls_refusal_of_a_sweep_names_the_attribute_to_change(
+    code: str, message: str, target: str | None, expected: tuple[str, str] | None
+) -> None:
+    """What the start route answers when Azure ML refuses the PUT (a 400): the compute or the
+    environment attribute to fix, with Azure ML's own message; other refusals stay as they are."""
+    from polysync.failures import rejection
+
+    why = rejection(code, message, target)
+    if expected is None:
+        assert why is None
+    else:
+        assert why is not None and (why.code, why.message, why.hint) == (expected[0], message, expected[1])
