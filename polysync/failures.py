@@ -80,9 +80,10 @@ def rejection(code: str, message: str, target: str | None) -> Failure | None:
     """Why Azure ML refused to create the sweep (a 400 to its PUT), naming the attribute to change
     when the refusal is about the compute or the environment; None otherwise."""
     text = f"{target or ''} {code} {message}".lower()
-    if "computeid" in text or "computenotfound" in text or _mentions_missing(text, "compute"):
+    # `ComputeNotFound` and `EnvironmentNotFound` codes read as "compute ... notfound"
+    if "computeid" in text or _mentions_missing(text, "compute"):
         return Failure("ComputeNotFound", message, COMPUTE_HINT)
-    if "environmentid" in text or "environmentnotfound" in text or _mentions_missing(text, "environment"):
+    if "environmentid" in text or _mentions_missing(text, "environment"):
         return Failure("EnvironmentNotFound", message, ENVIRONMENT_HINT)
     return None
 

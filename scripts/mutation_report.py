@@ -234,15 +234,24 @@ def problems(results: list[ModuleResult]) -> list[str]:
     return found
 
 
+def _run_time() -> tuple[float | None, int | None]:
+    """How long the `mutmut run` of these results took, and with how many workers
+    (`make mutate` measures it and writes `mutants/run-time`)."""
+    path = ROOT / "mutants" / "run-time"
+    if not path.exists():
+        return None, None
+    seconds, jobs = path.read_text(encoding="utf-8").split()
+    return float(seconds), int(jobs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, default=ROOT / "tests" / "MUTATION.md")
-    parser.add_argument("--seconds", type=float, help="how long `mutmut run` took (the Makefile measures it)")
-    parser.add_argument("--jobs", type=int, help="mutmut's --max-children for that run")
     args = parser.parse_args(argv)
     os.chdir(ROOT)  # mutmut reads its results from ./mutants
+    seconds, jobs = _run_time()
     results = collect(mutated_modules(), load_reasons())
-    args.write.write_text(render(results, seconds=args.seconds, jobs=args.jobs), encoding="utf-8")
+    args.write.write_text(render(results, seconds=seconds, jobs=jobs), encoding="utf-8")
     found = problems(results)
     for problem in found:
         print(problem, file=sys.stderr)
