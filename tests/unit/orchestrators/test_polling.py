@@ -102,10 +102,15 @@ def test_a_policy_that_cannot_work_is_refused_naming_the_setting(policy: dict, m
 
 def test_the_edges_of_a_workable_policy_are_accepted() -> None:
     edge = PollPolicy(
-        floor=60, cap=60, event_floor=5 * 24 * 3600, event_cap=5 * 24 * 3600, polls_per_generation=1
+        floor=60,
+        cap=60,
+        event_floor=5 * 24 * 3600,
+        event_cap=5 * 24 * 3600,
+        polls_per_generation=1,
+        watch_period=0,
     )
     assert next_interval(60, edge, events_seen=False, status_changed=False) == 60
-    assert PollPolicy.from_dict(None) == PollPolicy() == PollPolicy.from_dict({"unknown": 1})
+    assert PollPolicy.from_dict(None) == WATCHED == PollPolicy.from_dict({"unknown": 1})
 
 
 def test_an_interval_below_the_floor_starts_at_the_floor() -> None:
@@ -137,7 +142,7 @@ def test_loop_state_reads_inputs_of_older_and_newer_versions() -> None:
 
 def test_sub_second_floors_double_like_any_other():
     """SWEEP_POLL_FLOOR_SECONDS may be under a second (tests, fast local runs)."""
-    fast = PollPolicy(floor=0.25, cap=4)
+    fast = PollPolicy(floor=0.25, cap=4, watch_period=0)
     assert next_interval(0.5, fast, events_seen=False, status_changed=False) == 1.0
     assert next_interval(1, fast, events_seen=False, status_changed=False) == 2
     assert next_interval(0, fast, events_seen=False, status_changed=False) == 0.25
@@ -150,6 +155,6 @@ def test_sub_second_floors_double_like_any_other():
 def test_retry_uses_the_no_events_regime_after_events_arrived():
     from orchestrators.polling import retry_interval
 
-    slow_events = PollPolicy(floor=10, cap=80, event_floor=3600, event_cap=7200)
+    slow_events = PollPolicy(floor=10, cap=80, event_floor=3600, event_cap=7200, watch_period=0)
     assert retry_interval(20, slow_events, None) == (40, 40)
     assert retry_interval(7200, slow_events, None) == (80, 80)
