@@ -12,6 +12,13 @@ news, and polling becomes a slow safety net (events can be lost or late), from
 A watched run (the sweep watcher lists its job every `watch_period` seconds and tells it
 what changed) polls only as a safety net from the start, from `safety_floor` doubling to
 `safety_cap`: the watcher bounds how late an ending is seen, events or not.
+
+A run whose job has been told to cancel polls in the first regime (floor doubling to cap),
+watched or not, events or not, until the job has ended: Azure ML ends a cancelled job within
+seconds (CancelRequested, then Canceled), someone is waiting for that answer (Polysync's cancel,
+a Ctrl-C on `devhost run --workspace`), and it must not wait for the watcher's next pass, its
+back-off after a failed listing, or a watcher that is not running (only the 4-hour safety net
+would see the end then). It costs a few GETs per cancelled run.
 """
 
 from __future__ import annotations
@@ -64,15 +71,26 @@ class LoopState:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def next_interval(current: float, policy: PollPolicy, *, events_seen: bool, status_changed: bool) -> float:
-    """The sleep before the next safety/status poll."""
-    if policy.watched:
+def next_interval(
+    current: float,
+    policy: PollPolicy,
+    *,
+    events_seen: bool,
+    status_changed: bool,
+    cancelling: bool = False,
+) -> float:
+    """The sleep before the next safety/status poll. `cancelling`: the job was told to cancel
+    and has not ended yet (see the module's docstring)."""
+    if cancelling:
+        floor, cap = policy.floor, policy.cap
+    elif policy.watched:
         floor, cap = policy.safety_floor, policy.safety_cap
     elif events_seen:
         floor, cap = policy.event_floor, policy.event_cap
     else:
         floor, cap = policy.floor, policy.cap
-    if status_changed or current < floor:  # also the first poll (0); floors are > 0 (PollPolicy)
+    # also the first poll (0); floors are > 0 (PollPolicy); above the cap: the safety net was left
+    if status_changed or current < floor or (cancelling and current > cap):
         return floor
     return min(cap, current * 2)
 

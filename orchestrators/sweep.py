@@ -148,7 +148,11 @@ def _sleep(run: Run, state: LoopState):
         state.interval, seconds = retry_interval(state.interval, run.policy, state.retry_after)
     else:
         state.interval = next_interval(
-            state.interval, run.policy, events_seen=state.events_seen, status_changed=run.status_changed
+            state.interval,
+            run.policy,
+            events_seen=state.events_seen,
+            status_changed=run.status_changed,
+            cancelling=state.cancel_sent and "cancelError" not in state.extra,
         )
         seconds = state.interval
         if state.stalled_since is not None:

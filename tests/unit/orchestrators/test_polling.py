@@ -50,6 +50,19 @@ def test_a_watched_run_polls_only_as_the_slow_safety_net(current, events, change
     assert next_interval(16 * 3600, WATCHED, events_seen=False, status_changed=False) == 24 * 3600
 
 
+@given(current=st.floats(min_value=0, max_value=1e6), events=st.booleans(), changed=st.booleans())
+def test_a_cancelled_job_is_looked_at_on_the_fast_backoff_even_when_watched(current, events, changed):
+    """A job told to cancel ends within seconds and someone waits for that answer: the run looks
+    at it from the floor doubling to the cap, not at the watcher's pace (nor at the 4-hour safety
+    net when the watcher is not running). Leaving the safety net starts again at the floor."""
+    for policy in (WATCHED, POLICY):
+        value = next_interval(current, policy, events_seen=events, status_changed=changed, cancelling=True)
+        assert policy.floor <= value <= policy.cap
+    assert next_interval(4 * 3600, WATCHED, events_seen=False, status_changed=False, cancelling=True) == 15
+    assert next_interval(15, WATCHED, events_seen=True, status_changed=False, cancelling=True) == 30
+    assert next_interval(120, WATCHED, events_seen=False, status_changed=False, cancelling=True) == 120
+
+
 def test_an_unreachable_azure_ml_is_retried_at_the_fast_backoff_even_when_watched():
     from orchestrators.polling import retry_interval
 
