@@ -124,3 +124,28 @@ def test_the_reconciler_starts_the_watcher_again_when_a_watched_job_runs_without
         stack.clock.auto = True
         stack.post(f"sweeps/{instance_id}/cancel")
         assert wait_finished(stack, instance_id, timeout=60)["status"] == "Cancelled"
+
+
+def test_a_cancel_is_answered_at_the_poll_floor_whatever_the_watcher_does():
+    """The run whose job was told to cancel looks at it itself from SWEEP_POLL_FLOOR_SECONDS on
+    (Azure ML ends a cancelled job in seconds: CancelRequested, then Canceled), so whoever waits
+    for the cancel (Polysync, a Ctrl-C on `devhost run --workspace`) is not made to wait for the
+    watcher: here there is none (terminated, as after a failed start or an idle end racing the
+    run), which left the ending to the 4-hour safety net before."""
+    with LocalStack.start(virtual=True, events=False) as stack:
+        stack.clock.auto = False
+        watcher = watcher_instance_id(stack.env["TASKHUB_NAME"])
+        instance_id = start(stack, structured("train-sweep-long", runId="cancel-unwatched"))
+        assert stack.clock.wait_quiet()
+        stack.host.terminate(watcher, "operator")
+        stack.clock.advance(1)
+        assert stack.clock.wait_quiet()
+        assert stack.host.get_status(watcher)["runtimeStatus"] == "Terminated"
+        asked = stack.clock.now()
+        assert stack.post(f"sweeps/{instance_id}/cancel").status_code in (200, 202)
+        stack.clock.auto = True
+        view = wait_finished(stack, instance_id, timeout=60)
+        assert view["status"] == "Cancelled"
+        floor, cancel = 15.0, stack.emulator.cancel_seconds  # the default floor; the emulator's cancel
+        answered = (parse_utc(view["lastUpdatedTime"]) - asked).total_seconds()
+        assert answered <= cancel + 2 * floor, answered
