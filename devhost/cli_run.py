@@ -30,6 +30,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import requests
+
 from devhost import cli_rehearsal
 from devhost.cli_rehearsal import RehearsalOptionError
 from devhost.console import FINISHED, run_line, status_view_of
@@ -282,13 +284,20 @@ def _cancel(
 
 def _refresh(stack: LocalStack, instance_id: str, seen: dict[str, Any], signals: Signals) -> bool:
     """The run's view as of now, for a question or a last word (the last poll may be stale).
-    True when another signal came meanwhile (Ctrl-C pressed twice: cancel without asking)."""
+    True when another signal came meanwhile (Ctrl-C pressed twice: cancel without asking).
+    Only a nicety: when the app cannot answer, the last view stands, and the interrupt goes on to
+    the cancel (or the last word) instead of escaping with the job left running unnamed."""
     signals.hold()
+    answer: requests.Response | None = None
     try:
         answer = stack.get(f"sweeps/{instance_id}")
+    except requests.RequestException as exc:
+        _progress(
+            stack, f"could not refresh the run's status ({type(exc).__name__}); going on with the last one"
+        )
     finally:
         again = signals.settle() is not None
-    if answer.status_code == 200:
+    if answer is not None and answer.status_code == 200:
         seen.clear()
         seen.update(answer.json())
     return again
