@@ -44,6 +44,15 @@ def custom_status(stack: LocalStack, instance_id: str) -> dict[str, Any]:
     return custom if isinstance(custom, dict) else {}
 
 
+def failure_message(stack: LocalStack, instance_id: str) -> str:
+    """The orchestrator's own message inside the extension's failure output
+    ("Orchestrator function 'x' failed: <message>")."""
+    output = str(stack.host.get_status(instance_id)["output"])
+    prefix = "Orchestrator function 'sweep_orchestrator' failed: "
+    assert output.startswith(prefix), output
+    return output[len(prefix) :]
+
+
 def wait_for(read, predicate, timeout: float, what: str, interval: float = 0.02) -> dict[str, Any]:
     """Call `read()` until `predicate` holds for its answer; fail with the last one."""
     deadline = time.monotonic() + timeout
