@@ -27,6 +27,7 @@ DELETE_RUN_SECRETS = "delete_run_secrets"
 WATCHER = "sweep_watcher"  # the one orchestration that watches every running sweep's job
 WATCH_JOBS = "watch_jobs"
 UNWATCH_JOB = "unwatch_job"
+READ_TRIAL_PROGRESS = "read_trial_progress"
 ACTIVITIES = (
     FETCH_TEMPLATE,
     SUBMIT_SWEEP,
@@ -35,6 +36,7 @@ ACTIVITIES = (
     DELETE_RUN_SECRETS,
     WATCH_JOBS,
     UNWATCH_JOB,
+    READ_TRIAL_PROGRESS,
 )
 CANCEL_EVENT = "cancel"
 STATUS_EVENT = "job_status_changed"
@@ -85,6 +87,10 @@ class PollPolicy:
     watch_period: float = 30.0
     safety_floor: float = 14400.0
     safety_cap: float = 86400.0
+    # Read the sweep's trials (one run-history GET) after each status GET of a running sweep.
+    # Off when absent from an input: runs started before this setting existed replay unchanged;
+    # the SWEEP_TRIAL_PROGRESS setting (default on) is written into every new run's input.
+    trial_progress: bool = False
 
     @property
     def watched(self) -> bool:
@@ -319,6 +325,28 @@ class JobSnapshot:
             outputs=data.get("outputs") or {},
             error=data.get("error"),
         )
+
+
+@dataclass(frozen=True)
+class TrialCounts:
+    """`read_trial_progress`' answer (its input is `{"jobName"}`): the sweep's trials by what
+    they are doing (foundry.trials.count_trials); `partial` when the listing hit its cap."""
+
+    total: int = 0
+    done: int = 0
+    running: int = 0
+    queued: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    partial: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialCounts:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from contracts import (
     SubmitOrder,
     Submitted,
     TemplateFetched,
+    TrialCounts,
     answer,
     refusal,
     unreachable,
@@ -167,6 +168,29 @@ def get_job_status(payload: dict[str, Any]) -> dict[str, Any]:
 
     snap: JobSnapshot = snapshot(job, services.settings().workspace, query.outputs, query.objective_metric)
     return answer(snap)
+
+
+# The trial listing's bound: Azure ML sweeps allow at most 1000 trials (maxTotalTrials), and a
+# listing longer than MAX_TRIAL_PAGES pages reports its counts as partial rather than read on.
+MAX_TRIALS = 1000
+MAX_TRIAL_PAGES = 10
+
+
+@bp.activity_trigger(input_name="payload")
+def read_trial_progress(payload: dict[str, Any]) -> dict[str, Any]:
+    """List the sweep's trials (its child runs in run history) and count them by status.
+    Only counts come back: a `Run` also carries a run token and user names, which must not
+    reach the orchestration history."""
+    job_name: str = payload["jobName"]
+    try:
+        runs, complete = services.client().list_child_runs(
+            job_name, top=MAX_TRIALS, max_pages=MAX_TRIAL_PAGES
+        )
+    except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
+        return _answer(exc)
+    from foundry.trials import count_trials
+
+    return answer(TrialCounts.from_dict(count_trials(runs, complete=complete)))
 
 
 @bp.activity_trigger(input_name="payload")

@@ -1,4 +1,4 @@
-"""Bearer tokens for ARM. azure-identity is imported only when a token is needed
+"""Bearer tokens for ARM (and the workspace's run-history data plane). azure-identity is imported only when a token is needed
 (cold start), and tokens never reach logs or exception text."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 from foundry.errors import AuthError
 
 ARM_SCOPE = "https://management.azure.com/.default"
+# The run-history data plane (a sweep's trials): azure-ai-ml's RunHistoryClient asks for this scope.
+ML_SCOPE = "https://ml.azure.com/.default"
 REFRESH_MARGIN_SECONDS = 300
 
 
@@ -90,11 +92,11 @@ class AzureIdentityTokenProvider:
             return self._token
 
 
-def token_provider_from_settings(settings: Any) -> TokenProvider:
-    """Static token when AZUREML_STATIC_TOKEN is set (emulator), else azure-identity."""
+def token_provider_from_settings(settings: Any, scope: str = ARM_SCOPE) -> TokenProvider:
+    """Static token when AZUREML_STATIC_TOKEN is set (emulator), else azure-identity for `scope`."""
     if getattr(settings, "static_token", None):
         return StaticTokenProvider(settings.static_token)
-    return AzureIdentityTokenProvider(getattr(settings, "client_id", None))
+    return AzureIdentityTokenProvider(getattr(settings, "client_id", None), scope=scope)
 
 
 class StaticTokenCredential:

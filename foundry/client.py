@@ -58,8 +58,14 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return (parts.scheme.lower(), parts.netloc.lower())
+
+
 class AzureMLClient:
-    """Jobs API of one workspace: get, put, list (paged), cancel."""
+    """Jobs API of one workspace: get, put, list (paged), cancel; and a job's child runs from
+    the run-history data plane."""
 
     def __init__(
         self,
@@ -76,9 +82,13 @@ class AzureMLClient:
         backoff_base: float = 1.0,
         backoff_cap: float = 30.0,
         rng: random.Random | None = None,
+        data_plane_tokens: TokenProvider | None = None,
     ) -> None:
         self.workspace = workspace
         self._tokens = token_provider
+        # Run history wants a token for https://ml.azure.com (the SDK's RunHistoryClient scope).
+        self._data_plane_tokens = data_plane_tokens or token_provider
+        self._history_base: str | None = None  # from the workspace's discovery URL, once per process
         self.arm_endpoint = arm_endpoint.rstrip("/")
         self.api_version = api_version
         self._session = session or requests.Session()
@@ -89,8 +99,7 @@ class AzureMLClient:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._rng = rng or random.Random()
-        origin = urlsplit(self.arm_endpoint)
-        self._origin = (origin.scheme.lower(), origin.netloc.lower())
+        self._origin = _origin(self.arm_endpoint)
 
     def __repr__(self) -> str:
         return f"AzureMLClient({self.workspace.arm_id!r}, endpoint={self.arm_endpoint!r})"
@@ -118,6 +127,81 @@ class AzureMLClient:
     def put_job(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create (or idempotently re-create with the same body) a job; 200 or 201."""
         return self._json(self._request("PUT", self.jobs_url(name), json=body, ok=(200, 201)))
+
+    def list_child_runs(self, parent: str, *, top: int, max_pages: int) -> tuple[list[dict[str, Any]], bool]:
+        """A job's child runs (a sweep's trials) as run history lists them, as
+        `jobs.list(parent_job_name=...)` does: at most `top` runs over at most `max_pages` pages.
+        Returns (runs, complete); complete is False when a cap stopped the listing."""
+        base = self.run_history_base()
+        url: str | None = (
+            f"{base}/history/v1.0{self.workspace.jobs_path}/runs/{quote(validate_job_name(parent, 'name'), safe='')}"
+            "/children"
+        )
+        params: dict[str, str] = {"$top": str(top)}
+        runs: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        origin = _origin(base)
+        pages = 0
+        while url:
+            if pages >= max_pages:
+                return runs, False
+            pages += 1
+            resp = self._request("GET", url, params=params, ok=(200,), versioned=False, data_plane=True)
+            page = self._json(resp)
+            runs.extend(run for run in page.get("value") or [] if isinstance(run, dict))
+            next_link = page.get("nextLink")
+            params = {}  # nextLink carries its own query string
+            url = self._check_next_link(next_link, origin) if next_link else None
+            if url is not None:
+                if url in seen:
+                    raise AzureMLError(
+                        "The child runs list repeats a page (nextLink loop).", code="PagingLoop", status=502
+                    )
+                seen.add(url)
+        return runs, True
+
+    def run_history_base(self) -> str:
+        """The workspace's data-plane endpoint (`api` of its discovery document, as the SDK's
+        `_get_workspace_url` reads it), looked up once per process: two calls the first time."""
+        if self._history_base is None:
+            workspace = self._json(
+                self._request("GET", f"{self.arm_endpoint}{self.workspace.jobs_path}", ok=(200,))
+            )
+            discovery = (workspace.get("properties") or {}).get("discoveryUrl")
+            if not isinstance(discovery, str) or not discovery.startswith(("https://", "http://")):
+                raise AzureMLError(
+                    "The workspace has no discovery URL; its run history cannot be reached.",
+                    code="NoDiscoveryUrl",
+                    status=502,
+                )
+            # Unauthenticated, as the SDK's download_text_from_url: no token leaves for this host.
+            doc = self._json(self._request("GET", discovery, ok=(200,), versioned=False, authorize=False))
+            api = doc.get("api")
+            self._history_base = self._check_data_plane(api)
+        return self._history_base
+
+    def _check_data_plane(self, api: Any) -> str:
+        """Tokens go to https endpoints only (or to the configured ARM endpoint's own host:
+        the emulator on loopback)."""
+        if not isinstance(api, str):
+            raise AzureMLError(
+                "The workspace's discovery document names no api endpoint.", code="NoDiscoveryUrl", status=502
+            )
+        base = api.rstrip("/")
+        parts = urlsplit(base)
+        if not parts.netloc or parts.query or parts.fragment:
+            raise AzureMLError(
+                "The workspace's discovery document names a malformed api endpoint.",
+                code="NoDiscoveryUrl",
+                status=502,
+            )
+        if parts.scheme.lower() != "https" and _origin(base) != self._origin:
+            raise AzureMLError(
+                "The workspace's discovery document names a non-https api endpoint; refusing to send a token there.",
+                code="NoDiscoveryUrl",
+                status=502,
+            )
+        return base
 
     def cancel_job(self, name: str) -> None:
         """Request cancellation: 200 or 202 (accepted, the job winds down); NotFoundError on 404."""
@@ -183,7 +267,7 @@ class AzureMLClient:
                     yield item
             next_link = page.get("nextLink")
             params = {}  # nextLink carries its own query string
-            url = self._check_next_link(next_link) if next_link else None
+            url = self._check_next_link(next_link, self._origin) if next_link else None
             if url is not None:
                 if url in seen:
                     raise AzureMLError(
@@ -193,13 +277,14 @@ class AzureMLClient:
 
     # ------------------------------------------------------------- plumbing
 
-    def _check_next_link(self, link: Any) -> str:
+    @staticmethod
+    def _check_next_link(link: Any, origin: tuple[str, str]) -> str:
         if not isinstance(link, str):
             raise AzureMLError(
                 "The jobs list returned a malformed nextLink.", code="InvalidNextLink", status=502
             )
         parts = urlsplit(link)
-        if (parts.scheme.lower(), parts.netloc.lower()) != self._origin:
+        if (parts.scheme.lower(), parts.netloc.lower()) != origin:
             raise AzureMLError(
                 "The jobs list returned a nextLink to another host; refusing to send the token there.",
                 code="InvalidNextLink",
@@ -237,11 +322,15 @@ class AzureMLClient:
         ok: tuple[int, ...],
         json: Any = None,
         params: dict[str, str] | None = None,
+        versioned: bool = True,
+        data_plane: bool = False,
+        authorize: bool = True,
     ) -> requests.Response:
         path = urlsplit(url).path
-        query = {"api-version": self.api_version, **(params or {})}
-        if "api-version=" in (urlsplit(url).query or ""):
+        query = {"api-version": self.api_version, **(params or {})} if versioned else dict(params or {})
+        if versioned and "api-version=" in (urlsplit(url).query or ""):
             query = {}  # nextLink already carries it
+        tokens = self._data_plane_tokens if data_plane else self._tokens
         started = time.monotonic()
         waited = 0.0
         refreshed = False
@@ -249,11 +338,12 @@ class AzureMLClient:
         while True:
             attempt += 1
             headers = {
-                "Authorization": f"Bearer {self._tokens.get_token()}",
                 "Accept": "application/json",
                 "User-Agent": USER_AGENT,
                 "x-ms-client-request-id": str(uuid.uuid4()),
             }
+            if authorize:
+                headers["Authorization"] = f"Bearer {tokens.get_token()}"
             error: AzureMLError
             retry_after: float | None = None
             try:
@@ -273,9 +363,9 @@ class AzureMLClient:
                 if resp.status_code in ok:
                     return resp
                 error = from_response(resp)
-                if resp.status_code == 401 and not refreshed and hasattr(self._tokens, "invalidate"):
+                if resp.status_code == 401 and authorize and not refreshed and hasattr(tokens, "invalidate"):
                     refreshed = True  # a token revoked/expired early: one fresh token, once
-                    self._tokens.invalidate()
+                    tokens.invalidate()
                     continue
                 if resp.status_code not in RETRY_STATUSES:
                     raise error

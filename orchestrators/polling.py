@@ -60,6 +60,7 @@ class LoopState:
     monitor_url: str | None = None
     submitted_at: str | None = None
     started_at: str | None = None  # the run's first episode; Durable's createdTime resets per generation
+    trials: dict[str, Any] | None = None  # the last trial progress read (orchestrators.trials)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -53,6 +53,8 @@ def progress_status(job_name: str, state: LoopState, now: str, *, submitted: boo
         "polls": state.polls,
         "startedAt": state.started_at,
     }
+    if state.trials is not None:
+        status["trials"] = state.trials
     if state.unreachable_since:
         status["unreachableSince"] = state.unreachable_since
         status["note"] = unreachable_note(state)
@@ -128,6 +130,8 @@ def success_status(output: dict[str, Any], state: LoopState) -> dict[str, Any]:
     each output parameter (Polysync reads those from the output itself)."""
     status = {key: value for key, value in output.items() if key in RESERVED_KEYS}
     status["startedAt"] = state.started_at
+    if state.trials is not None:
+        status["trials"] = state.trials
     return status
 
 
@@ -176,6 +180,8 @@ class SweepEnded(Exception):
             "cancelRequested": state.cancel_requested,
             "startedAt": state.started_at,
         }
+        if state.trials is not None:
+            self.report["trials"] = state.trials
         if left_running:
             # The orphan reconciler reads this and leaves the job alone.
             self.report["jobLeftRunning"] = True

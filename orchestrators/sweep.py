@@ -44,7 +44,7 @@ from contracts import (
     parse_timestamp,
 )
 from foundry.job_status import JobStatus
-from orchestrators import outage
+from orchestrators import outage, trials
 from orchestrators.polling import LoopState, next_interval, retry_interval
 from orchestrators.reporting import SweepEnded, final_output, fit_custom_status, run_error, success_status
 from orchestrators.run import CANCELLED, FAILED, Next, Run, call, take, unreachable
@@ -258,6 +258,7 @@ def _poll(run: Run, state: LoopState):
     run.status_changed = snap.azure_status != state.azure_status
     state.azure_status = snap.azure_status
     state.monitor_url = snap.monitor_url or state.monitor_url
+    yield from trials.refresh(run, state, snap)
     run.publish(state)
     status = JobStatus.parse(state.azure_status)
     if snap.terminal or (status is not None and status.is_terminal):

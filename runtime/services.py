@@ -42,6 +42,7 @@ def client() -> AzureMLClient:
 
 @cache
 def _client() -> AzureMLClient:
+    from foundry.auth import ML_SCOPE, token_provider_from_settings
     from foundry.client import AzureMLClient
 
     s = settings()
@@ -50,6 +51,7 @@ def _client() -> AzureMLClient:
         _tokens(),
         arm_endpoint=s.arm_endpoint,
         sleep=lambda seconds: _sleep(seconds),
+        data_plane_tokens=token_provider_from_settings(s, ML_SCOPE),
     )
 
 

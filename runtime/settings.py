@@ -93,6 +93,8 @@ def _poll_policy(env: Mapping[str, str]) -> PollPolicy:
         "safety_floor": _number(env, "SWEEP_SAFETY_POLL_FLOOR_SECONDS"),
         "safety_cap": _number(env, "SWEEP_SAFETY_POLL_CAP_SECONDS"),
     }
+    # Trial progress in customStatus costs one run-history GET per status poll of a running sweep.
+    given["trial_progress"] = _given(_flag(env, "SWEEP_TRIAL_PROGRESS"), True)
     if given["polls_per_generation"] is not None:
         given["polls_per_generation"] = int(given["polls_per_generation"])
     try:

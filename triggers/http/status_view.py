@@ -10,7 +10,7 @@ from contracts import timestamp
 from polysync.status import PolysyncStatus
 from triggers.instances import runtime_status as runtime_of
 
-_FIELDS = ("status", "azureStatus", "jobName", "monitorUrl", "outputs", "bestTrial", "error")
+_FIELDS = ("status", "azureStatus", "jobName", "monitorUrl", "outputs", "bestTrial", "error", "trials")
 
 
 def _iso(value: Any) -> str | None:

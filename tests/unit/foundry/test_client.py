@@ -315,3 +315,68 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("-3") == 0.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+
+
+# -- a sweep's trials: run history through the workspace's discovery URL --------------------
+def _workspace_reply(server: Server) -> Reply:
+    return Reply(200, {"id": WS_ID, "properties": {"discoveryUrl": f"{server.url}/discovery"}})
+
+
+def test_child_runs_come_from_the_discovered_data_plane_with_the_ml_token(server):
+    """azure-ai-ml: `JobOperations.list(parent_job_name=...)` -> `RunOperations.get_run_children`
+    on the discovery document's `api` endpoint (`_get_workspace_url`, key `api`), `$top` from
+    `max_results`, scope https://ml.azure.com/.default (`RunHistoryClient`'s configuration); the
+    discovery document is downloaded without a credential (`download_text_from_url`)."""
+    client, _ = make(server, data_plane_tokens=StaticTokenProvider("ml-token"))
+    children = f"/history/v1.0{WS_ID}/runs/sw-1/children"
+    server.script = [
+        _workspace_reply(server),
+        Reply(200, {"api": server.url, "history": server.url}),
+        Reply(
+            200, {"value": [{"runId": "sw-1_0"}], "nextLink": f"{server.url}{children}?$continuationtoken=x"}
+        ),
+        Reply(200, {"value": [{"runId": "sw-1_1"}], "nextLink": None}),
+        Reply(200, {"value": [{"runId": "sw-1_0"}, {"runId": "sw-1_1"}], "nextLink": None}),
+    ]
+    runs, complete = client.list_child_runs("sw-1", top=1000, max_pages=5)
+    assert [r["runId"] for r in runs] == ["sw-1_0", "sw-1_1"] and complete
+    workspace, discovery, first, second = server.seen
+    assert workspace.path == WS_ID and workspace.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert discovery.path == "/discovery" and "Authorization" not in discovery.headers
+    assert first.path == children and first.query == {"$top": ["1000"]}  # no api-version on run history
+    assert first.headers["Authorization"] == second.headers["Authorization"] == "Bearer ml-token"
+    assert second.query == {"$continuationtoken": ["x"]}
+    # The data plane is looked up once per process: the next listing is one call.
+    assert len(client.list_child_runs("sw-1", top=1000, max_pages=5)[0]) == 2
+    assert len(server.seen) == 5
+
+
+def test_child_runs_stop_at_the_page_cap(server):
+    client, _ = make(server)
+    more = {"value": [{"runId": "a"}], "nextLink": f"{server.url}/history/v1.0{WS_ID}/runs/sw-1/children?t=2"}
+    server.script = [_workspace_reply(server), Reply(200, {"api": server.url}), Reply(200, more)]
+    runs, complete = client.list_child_runs("sw-1", top=1000, max_pages=1)
+    assert len(runs) == 1 and complete is False and len(server.seen) == 3
+
+
+@pytest.mark.parametrize(
+    "api", ["http://elsewhere.example", "https://eastus.api.azureml.ms?x=1", None, "ftp://x"]
+)
+def test_no_token_goes_to_a_data_plane_that_is_not_https(server, api):
+    client, _ = make(server)
+    server.script = [_workspace_reply(server), Reply(200, {"api": api})]
+    with pytest.raises(AzureMLError) as err:
+        client.list_child_runs("sw-1", top=10, max_pages=1)
+    assert err.value.code == "NoDiscoveryUrl" and len(server.seen) == 2
+
+
+def test_a_next_link_to_another_host_is_refused(server):
+    client, _ = make(server)
+    server.script = [
+        _workspace_reply(server),
+        Reply(200, {"api": server.url}),
+        Reply(200, {"value": [], "nextLink": "https://attacker.example/history/v1.0/x"}),
+    ]
+    with pytest.raises(AzureMLError) as err:
+        client.list_child_runs("sw-1", top=10, max_pages=5)
+    assert err.value.code == "InvalidNextLink" and len(server.seen) == 3

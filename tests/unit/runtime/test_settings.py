@@ -107,3 +107,12 @@ def test_bad_workspace_is_lazy() -> None:
 def test_the_vault_url_must_be_an_https_vault_root(url: str) -> None:
     with pytest.raises(ValueError, match="RUN_SECRETS_VAULT_URL"):
         Settings.from_env({"RUN_SECRETS_VAULT_URL": url})
+
+
+def test_trial_progress_is_on_unless_turned_off_and_off_for_inputs_without_it() -> None:
+    from contracts import PollPolicy
+
+    assert Settings.from_env({}).poll.trial_progress is True
+    assert Settings.from_env({"SWEEP_TRIAL_PROGRESS": "false"}).poll.trial_progress is False
+    # A run started before the setting existed replays as it was written: no trial listing.
+    assert PollPolicy.from_dict({"floor": 15.0}).trial_progress is False
