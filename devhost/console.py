@@ -52,7 +52,21 @@ def run_line(view: dict[str, Any]) -> str:
         return f"{status}: submitting the sweep job"
     if azure in (None, "NotStarted"):
         return f"{status}: Azure ML job {job} submitted"
-    return f"{status}: Azure ML job {job} is {azure}"
+    trials = view.get("trials")
+    counted = f"; {trials_line(trials)}" if isinstance(trials, dict) else ""
+    return f"{status}: Azure ML job {job} is {azure}{counted}"
+
+
+def trials_line(trials: dict[str, Any]) -> str:
+    """customStatus.trials in words (README "Trial progress")."""
+    line = (
+        f"trials {trials.get('done')}/{trials.get('total')} done, {trials.get('running')} running, "
+        f"{trials.get('failed')} failed, {trials.get('cancelled')} cancelled"
+    )
+    best = trials.get("best")
+    if isinstance(best, dict):
+        line += f"; best {best.get('trial')} = {best.get('score')}"
+    return line
 
 
 def status_view_of(stack: Any, instance_id: str) -> dict[str, Any] | None:

@@ -72,6 +72,9 @@ param sweepOutageLimitSeconds int = 86400
 @description('Wait on Azure ML Event Grid events (false: polling only, and the postdeploy hook creates no subscription).')
 param sweepEventsEnabled bool = true
 
+@description('SWEEP_TRIAL_PROGRESS: trial counts in customStatus, one run-history GET per status poll of a running sweep (false: off).')
+param sweepTrialProgress bool = true
+
 @description('NCRONTAB for the orphan reconciler.')
 param reconcileSchedule string = '0 */10 * * * *'
 
@@ -200,6 +203,7 @@ module functionApp 'app/function.bicep' = {
     sweepSafetyPollCapSeconds: sweepSafetyPollCapSeconds
     sweepOutageLimitSeconds: sweepOutageLimitSeconds
     sweepEventsEnabled: sweepEventsEnabled
+    sweepTrialProgress: sweepTrialProgress
     reconcileSchedule: reconcileSchedule
     runSecretsTtlHours: runSecretsTtlHours
     sweepAllowCodeOverrides: sweepAllowCodeOverrides

@@ -56,6 +56,7 @@ param sweepSafetyPollFloorSeconds int
 param sweepSafetyPollCapSeconds int
 param sweepOutageLimitSeconds int
 param sweepEventsEnabled bool
+param sweepTrialProgress bool
 param reconcileSchedule string
 param runSecretsTtlHours int
 param sweepAllowCodeOverrides bool
@@ -215,6 +216,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SWEEP_EVENTS_ENABLED'
           value: sweepEventsEnabled ? 'true' : 'false'
+        }
+        {
+          name: 'SWEEP_TRIAL_PROGRESS'
+          value: sweepTrialProgress ? 'true' : 'false'
         }
         {
           name: 'RECONCILE_SCHEDULE'

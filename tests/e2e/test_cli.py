@@ -31,6 +31,10 @@ def test_sample_request_runs_to_success_with_monitor_url_best_trial_and_outputs(
     assert result["bestTrial"]["runId"]
     assert result["outputs"]["model"].startswith("azureml://")
     assert "Running" in done.stderr or "Success" in done.stderr  # progress lines
+    # customStatus' trial progress, as the status route shows it, in the progress lines and the result
+    trials = result["trials"]
+    assert trials["done"] == trials["total"] > 0
+    assert f"trials {trials['total']}/{trials['total']} done, 0 running" in done.stderr
 
 
 def test_flat_request_without_events_still_succeeds():
