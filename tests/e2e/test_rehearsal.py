@@ -170,6 +170,11 @@ def test_polysync_flat_body_rehearses_the_example_sweep_end_to_end(stack, events
         "metricStatus": "Succeeded",
     }
     assert max(best["metrics"]["accuracy"], key=lambda point: point[1])[1] == best["bestScore"]
+    # customStatus' trial progress, read from the rehearsed sweep's child runs (run history)
+    assert {k: view["trials"][k] for k in ("total", "done", "running", "failed")} == {
+        "total": 2, "done": 2, "running": 0, "failed": 0,
+    }  # fmt: skip
+    assert view["trials"]["best"] == {"trial": best["name"], "score": best["bestScore"]}
     model_dir = Path(view["outputs"]["model"])
     assert model_dir == sweep.run_dir / "trials" / best["name"] / "outputs" / "model"
     assert pickle.loads((model_dir / "model.pkl").read_bytes())["model"] is not None
@@ -244,6 +249,7 @@ def test_a_failing_training_script_ends_no_trials_completed_with_a_trial_log_pat
     assert str(log) in error["message"]
     assert "feature_42 missing" in log.read_text()
     assert view["bestTrial"] is None
+    assert (view["trials"]["failed"], view["trials"]["total"], view["trials"]["best"]) == (2, 2, None)
 
 
 def test_simulated_templates_still_simulate_next_to_rehearsed_ones(stack):
