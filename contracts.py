@@ -290,7 +290,8 @@ class Submitted:
 @dataclass(frozen=True)
 class JobSnapshot:
     """`get_job_status`'s answer: what one GET of the job means to Polysync. The best
-    trial, outputs and error are there once the job is terminal (the error too while stalled)."""
+    trial, outputs and error are there once the job is terminal (the error too while stalled;
+    the best trial whenever the service has named one)."""
 
     azure_status: str
     status: str  # Polysync's
@@ -311,6 +312,8 @@ class JobSnapshot:
         }
         if self.terminal or self.error is not None:
             out.update(bestTrial=self.best_trial, outputs=self.outputs, error=self.error)
+        elif self.best_trial is not None:
+            out["bestTrial"] = self.best_trial  # named while it runs: trial progress shows it
         return out
 
     @classmethod

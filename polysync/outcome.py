@@ -85,8 +85,12 @@ def snapshot(
             outputs=job_outputs(view, outputs),
             error=classify_failure(view, objective_metric=objective_metric).to_dict() if failed else None,
         )
+    # A running sweep's best trial, should the service have named one already (no extra call):
+    # trial progress (customStatus.trials) shows it.
     if azure.is_stalled:
         return JobSnapshot(
-            **common, error=classify_failure(view, objective_metric=objective_metric).to_dict()
+            **common,
+            best_trial=best_trial(view),
+            error=classify_failure(view, objective_metric=objective_metric).to_dict(),
         )
-    return JobSnapshot(**common)
+    return JobSnapshot(**common, best_trial=best_trial(view))

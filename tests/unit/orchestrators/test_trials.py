@@ -62,3 +62,17 @@ def test_no_listing_while_queued_nor_when_the_policy_is_off():
     assert _polled("Queued", trial_progress=True)[1].activities == []
     assert _polled("Running", trial_progress=False)[1].activities == []
     assert _polled("Running")[1].activities == []  # inputs written before the setting existed
+
+
+def test_a_best_trial_the_running_sweep_names_is_shown_and_kept():
+    run, _ = resumed(running_state(poll_on_resume=True), trial_progress=True)
+    best = {"runId": f"{run.sweep.job_name}_3", "score": 0.91, "metricStatus": "Succeeded"}
+    run.answer(GET_JOB_STATUS, snapshot("Running", best_trial=best))
+    waiting = run.answer(READ_TRIAL_PROGRESS, answer(COUNTS))
+    assert waiting.custom_status["trials"]["best"] == {"trial": best["runId"], "score": 0.91}
+    # The next generation's poll does not name it: the last one named stays.
+    state = running_state(poll_on_resume=True, trials=waiting.custom_status["trials"])
+    run, _ = resumed(state, trial_progress=True)
+    run.answer(GET_JOB_STATUS, snapshot("Running"))
+    again = run.answer(READ_TRIAL_PROGRESS, answer(COUNTS))
+    assert again.custom_status["trials"]["best"] == {"trial": best["runId"], "score": 0.91}

@@ -85,6 +85,13 @@ def test_snapshot_running_and_failed(workspace: Workspace) -> None:
     assert stalled["terminal"] is False and stalled["error"]["code"] == "SweepStalled"
 
 
+def test_a_running_sweep_that_names_its_best_trial_reports_it(workspace: Workspace) -> None:
+    props = {"best_child_run_id": "sweep-1_3", "score": "0.91", "best_metric_status": "Succeeded"}
+    running = snapshot(job("Running", properties=props), workspace, (), None).to_dict()
+    assert running["bestTrial"] == {"runId": "sweep-1_3", "score": 0.91, "metricStatus": "Succeeded"}
+    assert "outputs" not in running and "error" not in running  # those wait for the end
+
+
 def test_snapshot_tolerates_bad_best_score(workspace: Workspace) -> None:
     snap = snapshot(
         job("Completed", properties={"best_child_run_id": "r_1", "score": "NaN"}), workspace, (), None
