@@ -165,7 +165,11 @@ def test_a_runs_status_changes_are_one_line_each_in_words(served):
         line.split(f"Run {instance_id}: ", 1)[1] for line in served.lines if f"Run {instance_id}: " in line
     ]
     job = view["jobName"]
-    assert said[0].startswith("Starting: ") and said[-1] == f"Success: Azure ML job {job} is Completed"
+    trials = view["trials"]
+    assert said[0].startswith("Starting: ")
+    assert said[-1].startswith(
+        f"Success: Azure ML job {job} is Completed; trials {trials['total']}/{trials['total']} done"
+    )
     assert all(a != b for a, b in itertools.pairwise(said)), said
     assert "None" not in " ".join(said)
 
