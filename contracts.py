@@ -87,10 +87,13 @@ class PollPolicy:
     watch_period: float = 30.0
     safety_floor: float = 14400.0
     safety_cap: float = 86400.0
-    # Read the sweep's trials (one run-history GET) after each status GET of a running sweep.
-    # Off when absent from an input: runs started before this setting existed replay unchanged;
-    # the SWEEP_TRIAL_PROGRESS setting (default on) is written into every new run's input.
+    # Read the sweep's trials (one run-history GET) for customStatus while it runs. Off when
+    # absent from an input: runs started before this setting existed replay unchanged; the
+    # SWEEP_TRIAL_PROGRESS setting (default on) is written into every new run's input.
     trial_progress: bool = False
+    # At most this often while the sweep runs, on the run's own timer (SWEEP_TRIAL_PROGRESS_SECONDS),
+    # besides each status change and the end. 0 (and absent): only after the run's status GETs.
+    trial_progress_seconds: float = 0.0
 
     @property
     def watched(self) -> bool:
@@ -115,6 +118,10 @@ class PollPolicy:
             )
         if self.safety_cap > MAX_TIMER_SECONDS:
             raise ValueError("SWEEP_SAFETY_POLL_CAP_SECONDS must be at most 5 days")
+        if not 0 <= self.trial_progress_seconds <= MAX_TIMER_SECONDS:
+            raise ValueError(
+                "SWEEP_TRIAL_PROGRESS_SECONDS must be between 0 (only at status polls) and 5 days"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

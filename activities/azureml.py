@@ -187,7 +187,7 @@ def read_trial_progress(payload: dict[str, Any]) -> dict[str, Any]:
             job_name, top=MAX_TRIALS, max_pages=MAX_TRIAL_PAGES
         )
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
-        return _answer(exc)
+        return answer_error(exc)
     from foundry.trials import count_trials
 
     return answer(TrialCounts.from_dict(count_trials(runs, complete=complete)))

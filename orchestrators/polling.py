@@ -61,6 +61,12 @@ class LoopState:
     submitted_at: str | None = None
     started_at: str | None = None  # the run's first episode; Durable's createdTime resets per generation
     trials: dict[str, Any] | None = None  # the last trial progress read (orchestrators.trials)
+    trials_read_at: str | None = None  # the last try at reading it: the next is due a cadence later
+    trials_on_resume: bool = False  # the previous generation ended on a trial timer: read first
+    # When the pending status/safety poll is due, kept while trial timers wake the run before
+    # it (else each of those wake-ups would push the safety poll out again); None: computed at
+    # the next sleep, as after any other wake-up.
+    poll_due: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 import azure.durable_functions as df
@@ -42,6 +43,7 @@ from contracts import (
     SecretsToErase,
     SweepInput,
     parse_timestamp,
+    timestamp,
 )
 from foundry.job_status import JobStatus
 from orchestrators import outage, trials
@@ -119,8 +121,13 @@ def _wait(run: Run, state: LoopState):
     if state.poll_on_resume:
         # The previous generation ended on the timer this GET is for, or on a
         # terminal hint that a GET must confirm.
-        state.poll_on_resume = False
+        state.poll_on_resume = state.trials_on_resume = False
         step = yield from _poll(run, state)
+    elif state.trials_on_resume:
+        # The previous generation ended on the trial timer this listing is for.
+        state.trials_on_resume = False
+        yield from trials.refresh(run, state)
+        run.publish(state)
     while step is Next.WAIT:
         if _generation_is_full(run, state):
             step = yield from _end_generation(run, state)
@@ -128,10 +135,12 @@ def _wait(run: Run, state: LoopState):
             step = yield from _send_cancel(run, state)
         else:
             woken_by = yield from _sleep(run, state)
-            if woken_by is None:
+            if woken_by is Alarm.POLL:
                 step = yield from _on_timer(run, state)
+            elif woken_by is Alarm.TRIALS:
+                step = yield from _on_trial_timer(run, state)
             else:
-                step = _on_event(run, state, woken_by)
+                step = yield from _on_event(run, state, woken_by)
     return None if step is Next.NEW_GENERATION else step
 
 
@@ -142,11 +151,23 @@ def _generation_is_full(run: Run, state: LoopState) -> bool:
     return run.end_generation or state.poll_on_resume or state.wakeups >= cap
 
 
+class Alarm(Enum):
+    """Which of the run's own timers woke it (the other wake-ups are events)."""
+
+    POLL = "the status (or safety) poll is due"
+    TRIALS = "a trial progress listing is due, the poll not yet"
+
+
 def _sleep(run: Run, state: LoopState):
-    """Wait on a durable timer or an event; returns the event, or None when the timer fired."""
+    """Wait on a durable timer or an event; returns the event, or the Alarm that fired.
+
+    One timer, at the earlier of the next poll and the next trial listing: a trial wake-up
+    keeps the poll's due time (`poll_due`), any other wake-up computes the next one afresh."""
     if state.unreachable_since:
+        state.poll_due = None
         state.interval, seconds = retry_interval(state.interval, run.policy, state.retry_after)
-    else:
+        poll_at = run.clock() + timedelta(seconds=seconds)
+    elif state.poll_due is None:
         state.interval = next_interval(
             state.interval,
             run.policy,
@@ -158,20 +179,35 @@ def _sleep(run: Run, state: LoopState):
         if state.stalled_since is not None:
             # A stalled job is looked at again by the stalled limit, however slow the safety net.
             seconds = min(seconds, run.policy.stalled_limit)
-    timer = run.context.create_timer(run.clock() + timedelta(seconds=seconds))
+        poll_at = run.clock() + timedelta(seconds=seconds)
+    else:
+        poll_at = max(run.clock(), parse_timestamp(state.poll_due))
+    trials_at = trials.due_at(run, state)
+    if trials_at is not None and trials_at < poll_at:
+        alarm, fire_at = Alarm.TRIALS, max(run.clock(), trials_at)
+        state.poll_due = timestamp(poll_at)
+    else:
+        alarm, fire_at = Alarm.POLL, poll_at
+    timer = run.context.create_timer(fire_at)
     winner = yield run.context.task_any([timer, *run.listeners.tasks()])
     state.wakeups += 1
     if winner is timer:
-        return None
+        if alarm is Alarm.POLL:
+            state.poll_due = None
+        return alarm
     timer.cancel()
+    state.poll_due = None
     return winner
 
 
-def _on_event(run: Run, state: LoopState, waiter: Any) -> Next:
-    """A cancel or a status hint woke the run: apply it and keep waiting."""
+def _on_event(run: Run, state: LoopState, waiter: Any):
+    """A cancel or a status hint woke the run: apply it and keep waiting (a hint that moved
+    the running sweep on also reads its trials: a status change is progress users look for)."""
     before = state.azure_status
     delivery = take(run, state, waiter)
     run.status_changed = state.azure_status != before
+    if run.status_changed and not state.poll_on_resume:
+        yield from trials.after_hint(run, state)
     if delivery.is_cancel or run.status_changed:
         run.publish(state)
     return Next.WAIT
@@ -186,6 +222,19 @@ def _on_timer(run: Run, state: LoopState):
         state.poll_on_resume = True
         return _continue_as_new(run, state)
     return (yield from _poll(run, state))
+
+
+def _on_trial_timer(run: Run, state: LoopState):
+    """The trial timer fired before the poll was due: list the trials, no job GET. Counted
+    like a poll timer, so a generation stays one wake-up long (the next one opens with the
+    listing) and a long sweep's history per generation does not grow with its trial reads."""
+    state.timer_wakeups += 1
+    if state.timer_wakeups >= run.policy.polls_per_generation:
+        state.trials_on_resume = True
+        return _continue_as_new(run, state)
+    yield from trials.refresh(run, state)
+    run.publish(state)
+    return Next.WAIT
 
 
 def _send_cancel(run: Run, state: LoopState):
@@ -246,6 +295,7 @@ def _poll(run: Run, state: LoopState):
         run, state, GET_JOB_STATUS, payload.status_query(run.input.job_name, run.input.request).to_dict()
     )
     state.polls += 1
+    state.poll_due = None  # the poll a trial wake-up kept waiting is this one
     run.status_changed = False
     if got.transient:
         unreachable(run, state, got, job_exists=True)
@@ -258,7 +308,7 @@ def _poll(run: Run, state: LoopState):
     run.status_changed = snap.azure_status != state.azure_status
     state.azure_status = snap.azure_status
     state.monitor_url = snap.monitor_url or state.monitor_url
-    yield from trials.refresh(run, state, snap)
+    yield from trials.after_poll(run, state, snap, status_changed=run.status_changed)
     run.publish(state)
     status = JobStatus.parse(state.azure_status)
     if snap.terminal or (status is not None and status.is_terminal):

@@ -1,31 +1,85 @@
-"""Trial progress in customStatus: after a status GET of a sweep that has started running,
-one more activity lists its trials (run history) and the counts go into the loop state.
+"""Trial progress in customStatus: one activity lists the sweep's trials (run history) and the
+counts go into the loop state.
 
-Bounded by design: read only where a status poll already happens (never per event), one
-activity per poll, skipped while the sweep is still queued, and off when the run's policy
-says so (SWEEP_TRIAL_PROGRESS). Advisory: a listing Azure ML does not answer keeps the last
-counts (their `asOf` shows their age) and never ends the run nor counts as an outage.
+When. With the sweep watcher (or Event Grid) a running sweep's run GETs its job only as a
+safety net, hours apart, so a read tied to status GETs alone would leave the counts hours old.
+Until the sweep ends, the run therefore also wakes on its own durable timer for a listing alone
+(no job GET) at most every `trial_progress_seconds` (SWEEP_TRIAL_PROGRESS_SECONDS); besides,
+it reads at each status change (a watcher/Event Grid hint or a GET that saw one) and at the
+status GET that sees the end, so the final counts are complete. 0 seconds: after each status
+GET of a running sweep only (no timer, no read on hints).
+
+Bounded by design: never at a GET that says the sweep is still queued, never while Azure ML
+is unreachable (the retry timer is for the job's GET), one listing per wake-up, none after the
+end, and off when the run's policy says so (SWEEP_TRIAL_PROGRESS). Advisory: a listing Azure ML does not answer keeps the last
+counts (their `asOf` shows their age), waits its next turn, and never ends the run nor counts
+as an outage.
 """
 
 from __future__ import annotations
 
-from contracts import READ_TRIAL_PROGRESS, JobSnapshot, TrialCounts
+from datetime import datetime, timedelta
+from typing import Any
+
+from contracts import READ_TRIAL_PROGRESS, JobSnapshot, TrialCounts, parse_timestamp
 from foundry.job_status import JobStatus, rank
 from foundry.trials import progress
 from orchestrators.polling import LoopState
 from orchestrators.run import Run, call
 
 
-def refresh(run: Run, state: LoopState, snap: JobSnapshot):
-    """Read the sweep's trial counts once for this poll (a generator: `yield from`)."""
+def due_at(run: Run, state: LoopState) -> datetime | None:
+    """When the run's own timer should wake for a listing alone; None: no such wake-up.
+
+    From the submit to the end, not only once the run knows the sweep runs: with Event Grid
+    on, the watcher tells a run only endings, so a lost Running event would leave the run
+    thinking its sweep queued all along. A sweep that has not started lists no trials (0)."""
+    policy = run.policy
+    if not policy.trial_progress or policy.trial_progress_seconds <= 0 or state.unreachable_since:
+        return None
+    status = JobStatus.parse(state.azure_status)
+    if status is not None and status.is_terminal:
+        return None
+    cadence = timedelta(seconds=policy.trial_progress_seconds)
+    if state.trials_read_at is not None:
+        return parse_timestamp(state.trials_read_at) + cadence
+    if rank(state.azure_status) >= rank(JobStatus.RUNNING):
+        return run.clock()  # running, never read (a hint said so): read at once
+    return run.clock() + cadence  # just submitted: the first look a cadence later
+
+
+def after_poll(run: Run, state: LoopState, snap: JobSnapshot, *, status_changed: bool):
+    """After a status GET that answered: read when the sweep ended (final counts), when its
+    status changed, when a read is due, or at every GET when the run has no trial timer;
+    never while the GET says the sweep has not started and nothing was read yet."""
     if not run.policy.trial_progress:
         return
     if state.trials is None and rank(snap.azure_status) < rank(JobStatus.RUNNING):
         return  # no trial runs before the sweep runs: save the call
+    status = JobStatus.parse(snap.azure_status)
+    ended = snap.terminal or (status is not None and status.is_terminal)
+    due = due_at(run, state)
+    if ended or status_changed or run.policy.trial_progress_seconds <= 0 or (due and run.clock() >= due):
+        yield from refresh(run, state, snap.best_trial)
+
+
+def after_hint(run: Run, state: LoopState):
+    """A watcher or Event Grid hint moved the sweep on (no GET is made for it): read once it runs."""
+    policy = run.policy
+    if policy.trial_progress and policy.trial_progress_seconds > 0:
+        if rank(state.azure_status) >= rank(JobStatus.RUNNING):
+            yield from refresh(run, state)
+
+
+def refresh(run: Run, state: LoopState, best_trial: dict[str, Any] | None = None):
+    """Read the sweep's trial counts once (a generator: `yield from`)."""
+    if not run.policy.trial_progress:
+        return
+    state.trials_read_at = run.now()  # a failed read waits its turn too
     got = yield from call(run, state, READ_TRIAL_PROGRESS, {"jobName": run.input.job_name})
     if not got.ok:
         return
-    best = snap.best_trial or (state.trials or {}).get("best")
+    best = best_trial or (state.trials or {}).get("best")
     if best and "trial" in best:  # the summary's own form, carried over from the last read
         best = {"runId": best["trial"], "score": best.get("score")}
     state.trials = progress(TrialCounts.from_dict(got.value).to_dict(), best, run.now())

@@ -78,6 +78,10 @@ def _given(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+# How stale customStatus.trials may get while a watched sweep runs (its own GETs are hours apart).
+DEFAULT_TRIAL_PROGRESS_SECONDS = 300.0
+
+
 def _poll_policy(env: Mapping[str, str]) -> PollPolicy:
     """How runs wait: PollPolicy holds the defaults and checks the values together (floor <= cap)."""
     given = {
@@ -93,8 +97,12 @@ def _poll_policy(env: Mapping[str, str]) -> PollPolicy:
         "safety_floor": _number(env, "SWEEP_SAFETY_POLL_FLOOR_SECONDS"),
         "safety_cap": _number(env, "SWEEP_SAFETY_POLL_CAP_SECONDS"),
     }
-    # Trial progress in customStatus costs one run-history GET per status poll of a running sweep.
+    # Trial progress in customStatus: one run-history GET every SWEEP_TRIAL_PROGRESS_SECONDS of a
+    # running sweep, at each status change and at the end (README 'Trial progress').
     given["trial_progress"] = _given(_flag(env, "SWEEP_TRIAL_PROGRESS"), True)
+    given["trial_progress_seconds"] = _given(
+        _seconds_or_off(env, "SWEEP_TRIAL_PROGRESS_SECONDS"), DEFAULT_TRIAL_PROGRESS_SECONDS
+    )
     if given["polls_per_generation"] is not None:
         given["polls_per_generation"] = int(given["polls_per_generation"])
     try:

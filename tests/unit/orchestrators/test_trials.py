@@ -1,9 +1,13 @@
 """Trial progress in the orchestration, from histories replayed by the real SDK: one
-`read_trial_progress` after a status GET of a running sweep (never per event, never while
-queued, never when the run's policy is off), its counts in customStatus, and a listing that
-fails leaving the run and the last counts alone."""
+`read_trial_progress` after a status GET of a running sweep (never while queued, never when
+the run's policy is off), its counts in customStatus, a listing that fails leaving the run and
+the last counts alone; and the cadence (`trial_progress_seconds`): a watched running sweep's
+run wakes for a listing alone every cadence, one generation per wake-up, without pushing its
+safety poll out, reads at each status change and at the end."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from contracts import (
     GET_JOB_STATUS,
@@ -15,7 +19,9 @@ from contracts import (
     unreachable,
 )
 from foundry.events import RUN_STATUS_CHANGED
-from tests.unit.orchestrators.test_sweep import NOW, OUTAGE, resumed, running_state, snapshot
+from orchestrators.polling import LoopState
+from tests.unit.orchestrators.history import Orchestration
+from tests.unit.orchestrators.test_sweep import NOW, OUTAGE, resumed, running_state, snapshot, sweep
 
 COUNTS = TrialCounts(total=10, done=3, running=2, queued=4, failed=1)
 
@@ -38,7 +44,7 @@ def test_a_poll_of_a_running_sweep_reads_its_trials_once_and_shows_them():
     }  # fmt: skip
 
 
-def test_a_status_event_reads_no_trials():
+def test_without_a_cadence_a_status_event_reads_no_trials():
     run, _ = _polled(trial_progress=True)
     waiting = run.answer(READ_TRIAL_PROGRESS, answer(COUNTS))
     hint = {"jobName": run.sweep.job_name, "runStatus": "Finalizing", "eventType": RUN_STATUS_CHANGED}
@@ -76,3 +82,86 @@ def test_a_best_trial_the_running_sweep_names_is_shown_and_kept():
     run.answer(GET_JOB_STATUS, snapshot("Running"))
     again = run.answer(READ_TRIAL_PROGRESS, answer(COUNTS))
     assert again.custom_status["trials"]["best"] == {"trial": best["runId"], "score": 0.91}
+
+
+# -- the cadence: trial_progress_seconds (SWEEP_TRIAL_PROGRESS_SECONDS) ------------------------------
+CADENCE = 300
+EVERY = {"trial_progress": True, "trial_progress_seconds": CADENCE}  # watched: safety poll from 4 h
+
+
+def _generation(state: LoopState, at, **policy) -> tuple[Orchestration, object]:
+    run = Orchestration(sweep(state, **policy), at)
+    return run, run.start()
+
+
+def test_a_watched_running_sweep_lists_its_trials_every_cadence_and_still_polls_at_the_safety_net():
+    """Four hours of a running sweep the watcher watches: a listing alone (no job GET) every
+    5 minutes, each its own generation (a handful of events), and the 4 h safety GET on time."""
+    run, _ = _polled(**EVERY)
+    waiting = run.answer(READ_TRIAL_PROGRESS, answer(COUNTS))
+    assert waiting.timers == [NOW + timedelta(seconds=CADENCE)]  # not the 4 h safety poll
+    listings, gets, history_max = 1, 1, 0
+    at = NOW
+    while True:
+        carried = run.fire_timer().continued_as_new
+        assert carried is not None  # every wake-up ends its generation, as a poll timer does
+        history_max = max(history_max, len(run.history))
+        at = run.now
+        state = LoopState.from_dict(carried["state"])
+        run, opened = _generation(state, at, **EVERY)
+        if state.poll_on_resume:
+            assert opened.activities == [GET_JOB_STATUS] and not state.trials_on_resume
+            gets += 1
+            break
+        assert state.trials_on_resume and opened.activities == [READ_TRIAL_PROGRESS]
+        listings += 1
+        counted = TrialCounts(total=10, done=min(10, listings), running=2)
+        waiting = run.answer(READ_TRIAL_PROGRESS, answer(counted))
+        assert waiting.custom_status["trials"]["done"] == min(10, listings)  # live, not the last GET's
+        assert waiting.custom_status["trials"]["asOf"] == at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert waiting.timers == [min(at + timedelta(seconds=CADENCE), NOW + timedelta(hours=4))]
+    assert at == NOW + timedelta(hours=4)  # the safety poll was not pushed out by the listings
+    assert (listings, gets) == (4 * 3600 // CADENCE, 2)
+    assert history_max <= 16  # per generation, far below the 200-event bound
+
+
+def test_a_get_of_a_running_sweep_lists_only_when_a_read_is_due():
+    read = (NOW - timedelta(seconds=CADENCE - 10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run, _ = resumed(running_state(poll_on_resume=True, trials_read_at=read), **EVERY)
+    waiting = run.answer(GET_JOB_STATUS, snapshot("Running"))
+    assert waiting.activities == []  # read 290 s ago: the trial timer is 10 s away
+    assert waiting.timers == [NOW + timedelta(seconds=10)]
+
+
+def test_the_status_get_that_sees_the_end_lists_the_final_counts_whenever_the_last_read_was():
+    read = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    run, _ = resumed(running_state(poll_on_resume=True, trials_read_at=read), **EVERY)
+    ending = run.answer(GET_JOB_STATUS, snapshot("Completed"))
+    assert ending.activities == [READ_TRIAL_PROGRESS]
+    final = TrialCounts(total=10, done=10)
+    done = run.answer(READ_TRIAL_PROGRESS, answer(final))
+    assert done.output["status"] == "Success"
+    assert (done.custom_status["trials"]["done"], done.custom_status["trials"]["running"]) == (10, 0)
+
+
+def test_a_status_change_the_watcher_reports_lists_the_trials_at_once():
+    read = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    run, _ = resumed(running_state(trials_read_at=read), **EVERY)
+    hint = {"jobName": run.sweep.job_name, "runStatus": "Finalizing", "eventType": RUN_STATUS_CHANGED}
+    woken = run.raise_event(STATUS_EVENT, {**hint, "eventTime": "2026-01-05T09:00:01Z"})
+    assert woken.activities == [READ_TRIAL_PROGRESS]
+    waiting = run.answer(READ_TRIAL_PROGRESS, answer(COUNTS))
+    assert waiting.custom_status["trials"]["total"] == 10 and len(waiting.timers) == 1
+
+
+def test_a_queued_sweep_is_listed_a_cadence_later_not_at_its_get_and_none_while_unreachable():
+    """A GET that says Queued reads nothing, but the trial timer still runs: with Event Grid on,
+    the watcher tells only endings, and a lost Running event must not hide the trials."""
+    run, _ = resumed(running_state(poll_on_resume=True), **EVERY)
+    queued = run.answer(GET_JOB_STATUS, snapshot("Queued"))
+    assert queued.activities == [] and queued.timers == [NOW + timedelta(seconds=CADENCE)]
+    carried = run.fire_timer().continued_as_new
+    assert carried is not None and carried["state"]["trials_on_resume"] is True
+    run, _ = resumed(running_state(poll_on_resume=True), **EVERY)
+    backing_off = run.answer(GET_JOB_STATUS, unreachable(OUTAGE, retry_after=600))
+    assert backing_off.activities == [] and backing_off.timers == [NOW + timedelta(seconds=600)]

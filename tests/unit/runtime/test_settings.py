@@ -116,3 +116,15 @@ def test_trial_progress_is_on_unless_turned_off_and_off_for_inputs_without_it() 
     assert Settings.from_env({"SWEEP_TRIAL_PROGRESS": "false"}).poll.trial_progress is False
     # A run started before the setting existed replays as it was written: no trial listing.
     assert PollPolicy.from_dict({"floor": 15.0}).trial_progress is False
+
+
+def test_the_trial_progress_cadence_defaults_to_five_minutes_and_0_means_only_at_status_polls() -> None:
+    from contracts import PollPolicy
+
+    assert Settings.from_env({}).poll.trial_progress_seconds == 300.0
+    assert Settings.from_env({"SWEEP_TRIAL_PROGRESS_SECONDS": "60"}).poll.trial_progress_seconds == 60.0
+    assert Settings.from_env({"SWEEP_TRIAL_PROGRESS_SECONDS": "0"}).poll.trial_progress_seconds == 0.0
+    assert PollPolicy.from_dict({"floor": 15.0}).trial_progress_seconds == 0.0  # older inputs: no timer
+    for bad in ("-5", "soon", str(6 * 86400)):
+        with pytest.raises(ValueError, match="SWEEP_TRIAL_PROGRESS_SECONDS"):
+            Settings.from_env({"SWEEP_TRIAL_PROGRESS_SECONDS": bad})
