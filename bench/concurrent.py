@@ -152,6 +152,7 @@ def run(
                     "delete_run_secrets",
                 )
             ),
+            "trial_activities": by["read_trial_progress"],
             "watcher_episodes": by["sweep_watcher"],
             "watcher_activities": by["watch_jobs"] + by["unwatch_job"],
             "event_grid": metrics.event_grid_runs,
@@ -183,11 +184,15 @@ def _summary(values: list[float]) -> dict[str, float | None]:
 
 def _calls(emu: Any, jobs: list[str], template: str, watcher_pages: int) -> dict[str, int]:
     """Azure ML calls by who made them: the runs' own (template GET, existence GET, submit PUT,
-    status GETs, cancels), the watcher's untag PUTs and list pages, the reconciler's list pages."""
-    own = untag = 0
+    status GETs, cancels), the watcher's untag PUTs and list pages, the reconciler's list pages
+    (`total`: these ARM calls); and apart, `trial_list`: the runs' trial listings on the
+    workspace's run-history data plane (customStatus.trials), which ARM's limits do not count."""
+    own = untag = trial_list = 0
     for job in jobs:
         for (kind, status), n in emu.calls_for(job).items():
-            if kind == "put" and status != 201:
+            if kind == "runhistory":
+                trial_list += n  # run-history data plane, not ARM: counted apart, never in the total
+            elif kind == "put" and status != 201:
                 untag += n
             else:
                 own += n
@@ -200,6 +205,7 @@ def _calls(emu: Any, jobs: list[str], template: str, watcher_pages: int) -> dict
         "reconciler_list": lists - watcher_pages,
     }
     out["total"] = sum(out.values())
+    out["trial_list"] = trial_list
     return out
 
 

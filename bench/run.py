@@ -84,6 +84,9 @@ def grid(period: float, step: int) -> list[int]:
     return list(range(1, int(period) + 1, step))
 
 
+TRIAL_COST_SWEEPS = ("2h", "48h")  # measured with trial progress on (the default) and off
+
+
 def plan(quick: bool) -> list[Task]:
     n = 3 if quick else 5
     tasks = []
@@ -106,6 +109,10 @@ def plan(quick: bool) -> list[Task]:
             tasks.append(
                 Task("10m", events="all-lost", settings=settings, extra_seconds=x, label=f"period-{period}")
             )
+    for sweep in TRIAL_COST_SWEEPS:
+        # the same run with trial progress off: what the trial listings cost is the difference
+        off = {"SWEEP_TRIAL_PROGRESS": "false"}
+        tasks.append(Task(sweep, events="delivered", settings=off, label="trials-off", extra_seconds=1))
     tasks.sort(key=lambda t: t.sweep != "48h")  # the long ones first
     return tasks
 
@@ -182,7 +189,7 @@ def _detections(rows: list[dict[str, Any]]) -> list[float]:
 
 def _busy_gb_s(ex: dict[str, int]) -> float:
     episodes = ex.get("run_episodes", 0) + ex.get("watcher_episodes", 0)
-    activities = ex.get("run_activities", 0) + ex.get("watcher_activities", 0)
+    activities = ex.get("run_activities", 0) + ex.get("trial_activities", 0) + ex.get("watcher_activities", 0)
     triggers = ex.get("event_grid", 0) + ex.get("http", 0) + ex.get("timer", 0)
     busy = (
         episodes * ASSUMED_BUSY_S["episode"]
@@ -204,6 +211,7 @@ def _executions(r: dict[str, Any]) -> dict[str, int]:
     keys = (
         "run_episodes",
         "run_activities",
+        "trial_activities",
         "watcher_episodes",
         "watcher_activities",
         "event_grid",
@@ -237,9 +245,9 @@ SWEEP_ORDER = ("10m", "2h", "48h")
 def runs_table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| sweep | events | Azure ML calls | own | untag PUT | watcher list | reconciler list | calls per sweep-hour "
-        "| detection (s) | executions | run episodes / activities | watcher episodes / activities "
-        "| Event Grid / HTTP / timer | est. cost (US$) | history max run / watcher | ok |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| trial listings (run history) | detection (s) | executions | run episodes / activities / trial listings "
+        "| watcher episodes / activities | Event Grid / HTTP / timer | est. cost (US$) | history max run / watcher | ok |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     mains = _mains(results)
     for sweep in SWEEP_ORDER:
@@ -254,11 +262,71 @@ def runs_table(results: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"| {sweep} | {events} | {r['total_calls']} | {r['own_calls']} | {r['untag_put']} | {r['watcher_list']} "
                 f"| {r['reconciler_list']} | {_f(per_hour(r['total_calls'], r['sweep_seconds']), '{:.1f}')} "
-                f"| {_f(r['detection_s'])} | {ex['total']} | {ex['run_episodes']} / {ex['run_activities']} "
+                f"| {r.get('trial_list', 0)} | {_f(r['detection_s'])} | {ex['total']} "
+                f"| {ex['run_episodes']} / {ex['run_activities']} / {ex['trial_activities']} "
                 f"| {ex['watcher_episodes']} / {ex['watcher_activities']} "
                 f"| {ex['event_grid']} / {ex['http']} / {ex['timer']} | {cost(ex):.4f} "
                 f"| {r['history_max']} / {r['watcher_history_max']} | {'yes' if r['ok'] else 'NO'} |"
             )
+    return lines
+
+
+def trial_cost(
+    results: list[dict[str, Any]], sweeps: tuple[str, ...] = TRIAL_COST_SWEEPS
+) -> list[dict[str, Any]]:
+    """What trial progress costs per sweep-hour: the default run (on) against the same sweep with
+    SWEEP_TRIAL_PROGRESS=false, events delivered. Listings are run-history calls, not ARM; the
+    ARM calls of both runs are shown so that any change there is seen."""
+    mains = _mains(results)
+    out = []
+    for sweep in sweeps:
+        on = mains.get((sweep, "delivered")) or {"error": "missing"}
+        offs = _group(results, "trials-off", sweep=sweep)
+        off = offs[0] if offs else {"error": "missing"}
+        if on.get("error") or off.get("error"):
+            out.append({"sweep": sweep, "error": on.get("error") or off.get("error")})
+            continue
+        hours = on["sweep_seconds"] / HOUR
+        ex_on, ex_off = _executions(on), _executions(off)
+        extra = ex_on["total"] - ex_off["total"]
+        extra_cost = cost(ex_on) - cost(ex_off)
+        out.append(
+            {
+                "sweep": sweep,
+                "hours": hours,
+                "listings": on["trial_list"],
+                "listings_per_hour": on["trial_list"] / hours,
+                "arm_on": on["total_calls"],
+                "arm_off": off["total_calls"],
+                "executions_on": ex_on["total"],
+                "executions_off": ex_off["total"],
+                "extra_executions_per_hour": extra / hours,
+                "extra_episodes_per_hour": (ex_on["run_episodes"] - ex_off["run_episodes"]) / hours,
+                "extra_cost_per_hour": extra_cost / hours,
+                "history_max": (on["history_max"], off["history_max"]),
+                "ok": bool(on.get("ok") and off.get("ok")),
+            }
+        )
+    return out
+
+
+def trial_cost_table(results: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| sweep (events delivered) | trial listings (run history) | listings per sweep-hour | ARM calls on / off "
+        "| executions on / off | extra executions per sweep-hour (run episodes) | extra est. cost per sweep-hour (US$) "
+        "| history max on / off | ok |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for t in trial_cost(results):
+        if t.get("error"):
+            lines.append(f"| {t['sweep']} | ERROR: {t['error']} |")
+            continue
+        lines.append(
+            f"| {t['sweep']} | {t['listings']} | {t['listings_per_hour']:.1f} | {t['arm_on']} / {t['arm_off']} "
+            f"| {t['executions_on']} / {t['executions_off']} | {t['extra_executions_per_hour']:.1f} "
+            f"({t['extra_episodes_per_hour']:.1f}) | {t['extra_cost_per_hour']:.5f} "
+            f"| {t['history_max'][0]} / {t['history_max'][1]} | {'yes' if t['ok'] else 'NO'} |"
+        )
     return lines
 
 
@@ -383,8 +451,9 @@ def peers_table(results: list[dict[str, Any]]) -> list[str]:
 def load_table(loads: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "| mode | runs | Success | duplicates | detection p50 / max (s) | steady calls / h: total (runs' own, untag PUT, watcher list, reconciler list) "
-        "| pages per pass | calls per run | executions per run | est. cost per run (US$) | ARM reads / writes used at steady state | wall (s) | peak RSS (MiB) |",
-        "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| trial listings / h (run history, not ARM) | pages per pass | calls per run | executions per run | est. cost per run (US$) "
+        "| ARM reads / writes used at steady state | wall (s) | peak RSS (MiB) |",
+        "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for key, (label, *_rest) in LOADS.items():
         o = loads.get(key) or {"error": "not run"}
@@ -398,7 +467,7 @@ def load_table(loads: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {label} | {runs} | {o['success']}/{runs} | {o['duplicates']} | {_f(det.get('p50'))} / {_f(det.get('max'))} "
             f"| {s['total']:.0f} ({s['runs_own']:.0f}, {s['untag_put']:.0f}, {s['watcher_list']:.0f}, {s['reconciler_list']:.0f}) "
-            f"| {_f(o.get('pages_per_pass'), '{:.1f}')} | {o['calls']['total'] / runs:.2f} "
+            f"| {_f(s.get('trial_list'))} | {_f(o.get('pages_per_pass'), '{:.1f}')} | {o['calls']['total'] / runs:.2f} "
             f"| {o['executions']['total'] / runs:.1f} | {cost(o['executions']) / runs:.4f} "
             f"| {reads:.1%} / {writes:.1%} | {o['wall_s']:.0f} | {o['peak_rss_mib']:.0f} |"
         )
@@ -709,6 +778,21 @@ def render(
         f"- {cost_note}.",
         "- calls per sweep-hour = all calls / (job created → terminal). A lone sweep pays for every watcher pass "
         "while it runs plus the idle passes before the watcher ends; at scale those pages are shared (below).",
+        "- Azure ML calls are Azure Resource Manager calls. `trial listings` are the run's reads of its sweep's "
+        "trials on the workspace's run-history data plane (customStatus.trials, README 'Trial progress'): not ARM, "
+        "so counted apart and in no ARM total; their activity executions are counted apart too (`trial listings` "
+        "in the executions column).",
+        "",
+        "## Trial progress: what it costs per sweep-hour",
+        "",
+        *trial_cost_table(results),
+        "",
+        "The default run (`SWEEP_TRIAL_PROGRESS=true`, `SWEEP_TRIAL_PROGRESS_SECONDS` at its default) against the "
+        "same sweep with `SWEEP_TRIAL_PROGRESS=false`. With the watcher the run hardly GETs its job, so it wakes on "
+        "its own durable timer for a listing alone once per cadence (each wake-up ends its generation, as a poll "
+        "timer does: a timer episode, the next generation's first episode, the listing's activity, the episode "
+        "after it), and also lists at each status change and at the end. Peers (below) are modelled from their "
+        "own code and only poll the job: no trial listings.",
         "",
         "## Detection: 10-minute sweep, its end moved across the watcher period",
         "",

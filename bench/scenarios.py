@@ -80,12 +80,15 @@ class Result:
     watcher_list: int = 0
     reconciler_list: int = 0
     own_calls: int = 0  # everything attributable to this run alone (untag included)
-    total_calls: int = 0  # own + the listings (a lone sweep's share is all of them)
+    total_calls: int = 0  # own + the listings (a lone sweep's share is all of them): ARM calls
+    # the run's trial listings (customStatus.trials) on the run-history data plane: not ARM
+    trial_list: int = 0
     sweep_seconds: float = 0.0  # job created -> terminal (virtual)
     detection_s: float | None = None  # terminal transition -> the run's end (virtual)
     # Function executions
     run_episodes: int = 0
     run_activities: int = 0
+    trial_activities: int = 0  # read_trial_progress, apart from the run's other activities
     watcher_episodes: int = 0
     watcher_activities: int = 0
     event_grid: int = 0
@@ -328,7 +331,8 @@ def _collect(stack: Any, iid: str, template: str, status: dict[str, Any], res: R
     res.cancel = sum(n for (kind, _st), n in calls.items() if kind == "cancel")
     res.watcher_list = counts.watcher_pages
     res.reconciler_list = emu.calls["list"] - counts.watcher_pages
-    res.own_calls = res.template_get + sum(calls.values())
+    res.trial_list = sum(n for (kind, _st), n in calls.items() if kind == "runhistory")
+    res.own_calls = res.template_get + sum(calls.values()) - res.trial_list
     res.total_calls = res.own_calls + res.watcher_list + res.reconciler_list
 
     job = emu.job(job_name) or {}
@@ -342,6 +346,7 @@ def _collect(stack: Any, iid: str, template: str, status: dict[str, Any], res: R
     by = counts.by_function
     res.run_episodes = by["sweep_orchestrator"]
     res.run_activities = sum(by[a] for a in RUN_ACTIVITIES)
+    res.trial_activities = by["read_trial_progress"]
     res.watcher_episodes = by["sweep_watcher"]
     res.watcher_activities = by["watch_jobs"] + by["unwatch_job"]
     metrics = stack.host.metrics

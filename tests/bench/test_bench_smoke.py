@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from bench.peers import PEERS, model, polls_until, sdk_wait
-from bench.run import DEFAULT_PERIOD, LOADS, render, runs_table, targets
+from bench.run import DEFAULT_PERIOD, LOADS, render, runs_table, targets, trial_cost
 from bench.scenarios import Task, run_task
 
 
@@ -25,6 +25,10 @@ def test_one_run_counts_every_caller_and_detects_within_a_period(lost_terminal):
     # a pass per period while the sweep runs: the watcher's list pages are counted, not assumed
     assert r["watcher_list"] >= r["sweep_seconds"] / DEFAULT_PERIOD
     assert r["total_calls"] == r["own_calls"] + r["watcher_list"] + r["reconciler_list"]
+    # ARM calls only: the trial listings (run history) are counted apart, with their activities
+    arm_own = r["template_get"] + r["exist_get"] + r["submit_put"] + r["status_get"] + r["cancel"]
+    assert r["own_calls"] == arm_own + r["untag_put"]
+    assert r["trial_list"] >= 2 and r["trial_activities"] == r["trial_list"]
     assert r["reconciler_list"] >= 1  # the reconciler ran on its schedule and its page is counted
     # the end falls just after a pass: the next pass sees it, within one period, not at once
     assert 1 <= r["detection_s"] <= DEFAULT_PERIOD
@@ -81,3 +85,14 @@ def test_the_report_renders_with_missing_parts(lost_terminal):
         None,
     )
     assert "## Targets" in text and "**NO**" in text
+
+
+def test_the_cost_of_trial_progress_is_the_difference_to_the_same_sweep_without_it():
+    on = run_task(Task("10m", events="delivered", extra_seconds=1, label="main"))
+    off = run_task(Task("10m", events="delivered", extra_seconds=1, label="trials-off",
+                        settings={"SWEEP_TRIAL_PROGRESS": "false"}))  # fmt: skip
+    (t,) = trial_cost([on, off], ("10m",))
+    assert t["ok"] and off["trial_list"] == off["trial_activities"] == 0
+    assert t["listings"] == on["trial_list"] >= 2 and t["arm_on"] == t["arm_off"]  # no ARM call added
+    assert t["executions_on"] - t["executions_off"] >= 2 * on["trial_list"]  # an episode and an activity each
+    assert t["extra_executions_per_hour"] > 0 and t["extra_cost_per_hour"] > 0
