@@ -72,8 +72,13 @@ param sweepOutageLimitSeconds int = 86400
 @description('Wait on Azure ML Event Grid events (false: polling only, and the postdeploy hook creates no subscription).')
 param sweepEventsEnabled bool = true
 
-@description('SWEEP_TRIAL_PROGRESS: trial counts in customStatus, one run-history GET per status poll of a running sweep (false: off).')
+@description('SWEEP_TRIAL_PROGRESS: trial counts in customStatus, read from run history (false: off).')
 param sweepTrialProgress bool = true
+
+@description('SWEEP_TRIAL_PROGRESS_SECONDS: each run lists its sweep\'s trials (run history, not ARM) at most this often until the sweep ends, besides each status change and the end (0: only after its status GETs).')
+@minValue(0)
+@maxValue(432000)
+param sweepTrialProgressSeconds int = 300
 
 @description('NCRONTAB for the orphan reconciler.')
 param reconcileSchedule string = '0 */10 * * * *'
@@ -204,6 +209,7 @@ module functionApp 'app/function.bicep' = {
     sweepOutageLimitSeconds: sweepOutageLimitSeconds
     sweepEventsEnabled: sweepEventsEnabled
     sweepTrialProgress: sweepTrialProgress
+    sweepTrialProgressSeconds: sweepTrialProgressSeconds
     reconcileSchedule: reconcileSchedule
     runSecretsTtlHours: runSecretsTtlHours
     sweepAllowCodeOverrides: sweepAllowCodeOverrides

@@ -57,6 +57,7 @@ param sweepSafetyPollCapSeconds int
 param sweepOutageLimitSeconds int
 param sweepEventsEnabled bool
 param sweepTrialProgress bool
+param sweepTrialProgressSeconds int
 param reconcileSchedule string
 param runSecretsTtlHours int
 param sweepAllowCodeOverrides bool
@@ -220,6 +221,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SWEEP_TRIAL_PROGRESS'
           value: sweepTrialProgress ? 'true' : 'false'
+        }
+        {
+          name: 'SWEEP_TRIAL_PROGRESS_SECONDS'
+          value: string(sweepTrialProgressSeconds)
         }
         {
           name: 'RECONCILE_SCHEDULE'
