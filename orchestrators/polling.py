@@ -62,6 +62,7 @@ class LoopState:
     started_at: str | None = None  # the run's first episode; Durable's createdTime resets per generation
     trials: dict[str, Any] | None = None  # the last trial progress read (orchestrators.trials)
     trials_read_at: str | None = None  # the last try at reading it: the next is due a cadence later
+    trials_retry_after: float | None = None  # the last try was throttled: not again before this
     trials_on_resume: bool = False  # the previous generation ended on a trial timer: read first
     # When the pending status/safety poll is due, kept while trial timers wake the run before
     # it (else each of those wake-ups would push the safety poll out again); None: computed at

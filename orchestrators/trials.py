@@ -10,8 +10,8 @@ status GET that sees the end, so the final counts are complete. 0 seconds: after
 GET of a running sweep only (no timer, no read on hints).
 
 Bounded by design: never at a GET that says the sweep is still queued, never while Azure ML
-is unreachable (the retry timer is for the job's GET), one listing per wake-up, none after the
-end, and off when the run's policy says so (SWEEP_TRIAL_PROGRESS). Advisory: a listing Azure ML does not answer keeps the last
+is unreachable (the retry timer is for the job's GET), never before a Retry-After run history
+gave (but for the final read), one listing per wake-up, none after the end, and off when the run's policy says so (SWEEP_TRIAL_PROGRESS). Advisory: a listing Azure ML does not answer keeps the last
 counts (their `asOf` shows their age), waits its next turn, and never ends the run nor counts
 as an outage.
 """
@@ -28,6 +28,24 @@ from orchestrators.polling import LoopState
 from orchestrators.run import Run, call
 
 
+def _cadence_at(run: Run, state: LoopState) -> datetime | None:
+    if state.trials_read_at is None:
+        return None
+    return parse_timestamp(state.trials_read_at) + timedelta(seconds=run.policy.trial_progress_seconds)
+
+
+def _retry_at(state: LoopState) -> datetime | None:
+    """No listing before this: the last one was throttled with a Retry-After."""
+    if state.trials_read_at is None or not state.trials_retry_after:
+        return None
+    return parse_timestamp(state.trials_read_at) + timedelta(seconds=state.trials_retry_after)
+
+
+def _backing_off(run: Run, state: LoopState) -> bool:
+    retry_at = _retry_at(state)
+    return retry_at is not None and run.clock() < retry_at
+
+
 def due_at(run: Run, state: LoopState) -> datetime | None:
     """When the run's own timer should wake for a listing alone; None: no such wake-up.
 
@@ -40,35 +58,43 @@ def due_at(run: Run, state: LoopState) -> datetime | None:
     status = JobStatus.parse(state.azure_status)
     if status is not None and status.is_terminal:
         return None
-    cadence = timedelta(seconds=policy.trial_progress_seconds)
-    if state.trials_read_at is not None:
-        return parse_timestamp(state.trials_read_at) + cadence
+    cadence_at = _cadence_at(run, state)
+    if cadence_at is not None:
+        retry_at = _retry_at(state)
+        return max(cadence_at, retry_at) if retry_at is not None else cadence_at
     if rank(state.azure_status) >= rank(JobStatus.RUNNING):
         return run.clock()  # running, never read (a hint said so): read at once
-    return run.clock() + cadence  # just submitted: the first look a cadence later
+    return run.clock() + timedelta(seconds=policy.trial_progress_seconds)  # just submitted
 
 
 def after_poll(run: Run, state: LoopState, snap: JobSnapshot, *, status_changed: bool):
-    """After a status GET that answered: read when the sweep ended (final counts), when its
-    status changed, when a read is due, or at every GET when the run has no trial timer;
-    never while the GET says the sweep has not started and nothing was read yet."""
+    """After a status GET that answered: read when the sweep ended (final counts); else, unless
+    run history asked to wait (Retry-After), when its status changed, when a read is due, or at
+    every GET when the run has no trial timer; never while the GET says the sweep has not
+    started and nothing was read yet."""
     if not run.policy.trial_progress:
         return
     if state.trials is None and rank(snap.azure_status) < rank(JobStatus.RUNNING):
         return  # no trial runs before the sweep runs: save the call
     status = JobStatus.parse(snap.azure_status)
-    ended = snap.terminal or (status is not None and status.is_terminal)
-    due = due_at(run, state)
-    if ended or status_changed or run.policy.trial_progress_seconds <= 0 or (due and run.clock() >= due):
+    if snap.terminal or (status is not None and status.is_terminal):
+        yield from refresh(run, state, snap.best_trial)
+        return
+    if _backing_off(run, state):
+        return
+    cadence_at = _cadence_at(run, state)
+    no_timer = run.policy.trial_progress_seconds <= 0
+    if status_changed or no_timer or cadence_at is None or run.clock() >= cadence_at:
         yield from refresh(run, state, snap.best_trial)
 
 
 def after_hint(run: Run, state: LoopState):
     """A watcher or Event Grid hint moved the sweep on (no GET is made for it): read once it runs."""
     policy = run.policy
-    if policy.trial_progress and policy.trial_progress_seconds > 0:
-        if rank(state.azure_status) >= rank(JobStatus.RUNNING):
-            yield from refresh(run, state)
+    if not policy.trial_progress or policy.trial_progress_seconds <= 0 or _backing_off(run, state):
+        return
+    if rank(state.azure_status) >= rank(JobStatus.RUNNING):
+        yield from refresh(run, state)
 
 
 def refresh(run: Run, state: LoopState, best_trial: dict[str, Any] | None = None):
@@ -77,6 +103,8 @@ def refresh(run: Run, state: LoopState, best_trial: dict[str, Any] | None = None
         return
     state.trials_read_at = run.now()  # a failed read waits its turn too
     got = yield from call(run, state, READ_TRIAL_PROGRESS, {"jobName": run.input.job_name})
+    # Throttled: no listing before its Retry-After, however short the cadence.
+    state.trials_retry_after = got.retry_after if got.transient else None
     if not got.ok:
         return
     best = best_trial or (state.trials or {}).get("best")

@@ -12,7 +12,8 @@ from tests.e2e.helpers import custom_status, start, structured, wait_finished
 
 # These tests are about how a run waits on its own (Event Grid, its own polls, generations):
 # no sweep watcher. The watcher's own behaviour is in test_watcher.py.
-ON_ITS_OWN = {"SWEEP_WATCH_PERIOD_SECONDS": "0"}
+# The run polling on its own: no watcher, and no trial timer of its own (a listing after each GET)
+ON_ITS_OWN = {"SWEEP_WATCH_PERIOD_SECONDS": "0", "SWEEP_TRIAL_PROGRESS_SECONDS": "0"}
 
 
 def _at(iso: str) -> datetime:

@@ -165,3 +165,16 @@ def test_a_queued_sweep_is_listed_a_cadence_later_not_at_its_get_and_none_while_
     run, _ = resumed(running_state(poll_on_resume=True), **EVERY)
     backing_off = run.answer(GET_JOB_STATUS, unreachable(OUTAGE, retry_after=600))
     assert backing_off.activities == [] and backing_off.timers == [NOW + timedelta(seconds=600)]
+
+
+def test_a_throttled_listing_is_not_tried_again_before_its_retry_after():
+    run, _ = _polled(**EVERY)
+    waiting = run.answer(READ_TRIAL_PROGRESS, unreachable(OUTAGE, retry_after=900))
+    assert waiting.failure is None and "unreachableSince" not in waiting.custom_status
+    assert waiting.timers == [NOW + timedelta(seconds=900)]  # not the 300 s cadence
+    carried = run.fire_timer().continued_as_new
+    assert carried is not None and carried["state"]["trials_on_resume"] is True
+    run, opened = _generation(LoopState.from_dict(carried["state"]), run.now, **EVERY)
+    assert opened.activities == [READ_TRIAL_PROGRESS]
+    answered = run.answer(READ_TRIAL_PROGRESS, answer(COUNTS))
+    assert answered.timers == [run.now + timedelta(seconds=CADENCE)]  # back to the cadence
