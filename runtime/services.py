@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runtime.settings import Settings
 
@@ -43,16 +43,8 @@ def client() -> AzureMLClient:
 @cache
 def _client() -> AzureMLClient:
     from foundry.auth import ML_SCOPE, token_provider_from_settings
-    from foundry.client import AzureMLClient
 
-    s = settings()
-    return AzureMLClient(
-        s.workspace,
-        _tokens(),
-        arm_endpoint=s.arm_endpoint,
-        sleep=lambda seconds: _sleep(seconds),
-        data_plane_tokens=token_provider_from_settings(s, ML_SCOPE),
-    )
+    return _built(data_plane_tokens=token_provider_from_settings(settings(), ML_SCOPE))
 
 
 def start_client() -> AzureMLClient:
@@ -64,6 +56,11 @@ def start_client() -> AzureMLClient:
 
 @cache
 def _start_client() -> AzureMLClient:
+    return _built(max_attempts=2, max_total_seconds=10)
+
+
+def _built(**options: Any) -> AzureMLClient:
+    """A client of the configured workspace, waiting on the swappable sleep."""
     from foundry.client import AzureMLClient
 
     s = settings()
@@ -72,8 +69,7 @@ def _start_client() -> AzureMLClient:
         _tokens(),
         arm_endpoint=s.arm_endpoint,
         sleep=lambda seconds: _sleep(seconds),
-        max_attempts=2,
-        max_total_seconds=10,
+        **options,
     )
 
 
