@@ -18,33 +18,25 @@ def _reset_sample_state():
     sample_app.GATE.set()  # never leave an activity blocked
 
 
-def _make(clock, **kw):
+def _hosted(*, auto: bool, **kw):
+    """A started host of the sample app on its own virtual clock, stopped after the test."""
+    clock = VirtualClock(auto=auto)
     host = DurableHost(sample_app.app, clock=clock, **kw).start()
-    return host
+    yield host
+    host.stop()
+    clock.stop()
 
 
 @pytest.fixture
 def auto_host():
-    clock = VirtualClock(auto=True)
-    host = _make(clock)
-    yield host
-    host.stop()
-    clock.stop()
+    yield from _hosted(auto=True)
 
 
 @pytest.fixture
 def manual_host():
-    clock = VirtualClock(auto=False)
-    host = _make(clock)
-    yield host
-    host.stop()
-    clock.stop()
+    yield from _hosted(auto=False)
 
 
 @pytest.fixture
 def keyed_host():
-    clock = VirtualClock(auto=True)
-    host = _make(clock, function_key="s3cret")
-    yield host
-    host.stop()
-    clock.stop()
+    yield from _hosted(auto=True, function_key="s3cret")
