@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -38,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.bounds import calls_floor, hourly_floor, looks_needed, page_size_needed
 from bench.peers import PEERS, model
 from bench.scenarios import EVENTS, HOUR, Task, run_task
 
@@ -584,7 +586,8 @@ def targets(
                 met,
                 f"{base['steady_calls_per_hour']['total']:.0f} -> {w['steady_calls_per_hour']['total']:.0f} calls/h "
                 f"= {ratio:.1f}x fewer; detection max {_f(det)} s; {w.get('pages_per_pass') or 0:.0f} pages per pass "
-                f"(Azure ML's own page size is not published: the List Jobs API has no page-size parameter)",
+                f"(Azure ML's own page size is not published: the List Jobs API has no page-size parameter). "
+                + _twenty_x_floor(base["steady_calls_per_hour"]["total"], w),
             )
         )
 
@@ -607,7 +610,9 @@ def targets(
             + f"; at {w_on.get('runs', '?')} concurrent sweeps (pages per pass measured there, shared): "
             + " / ".join(_f(scaled[s], "{:.1f}") for s in limits)
             + "; own calls: "
-            + " / ".join(_f((mains.get((s, "delivered")) or {}).get("own_calls")) for s in limits),
+            + " / ".join(_f((mains.get((s, "delivered")) or {}).get("own_calls")) for s in limits)
+            + ". "
+            + _events_on_floor(mains, limits, w_on),
         )
     )
     lost = [
@@ -639,7 +644,7 @@ def targets(
     det_off = _detections(_group(results, "detect", events="all-lost")) + [
         off[s]["detection_s"] for s in off if off[s].get("detection_s") is not None
     ]
-    floor = HOUR / DETECTION_TARGET
+    floor = hourly_floor(DETECTION_TARGET)
     out.append(
         (
             f"Events off, one sweep: detection <= {DETECTION_TARGET:g} s",
@@ -654,8 +659,9 @@ def targets(
             " / ".join(_f(rate[s], "{:.1f}") for s in rate)
             + " calls/h (10 min / 2 h / 48 h). Seeing an end within "
             f"{DETECTION_TARGET:g} s without events needs a look at least every {DETECTION_TARGET:g} s: "
-            f">= {floor:.0f} calls/h for a lone sweep, so this target and the one above cannot both hold for "
-            "one sweep; the listing is shared, so per sweep it falls as sweeps run together (table above)",
+            f">= {floor:.0f} calls/h for a lone sweep (floor {floor:.0f} > 35: this target and the one above cannot "
+            "both hold for one sweep, whatever the design); the listing is shared, so per sweep it falls as sweeps "
+            "run together (table above)",
         )
     )
 
@@ -732,6 +738,62 @@ def targets(
             )
         )
     return out
+
+
+def _twenty_x_floor(per_run_total: float, w: dict[str, Any]) -> str:
+    """What any watcher bounded at DETECTION_TARGET pays at this page size (one look a
+    DETECTION_TARGET, every page), and the page size from which 20x can hold at all."""
+    runs, page = w["runs"], w["page_size"]
+    floor = hourly_floor(DETECTION_TARGET) * math.ceil(runs / page)
+    allowed_pages = math.floor(per_run_total / 20 / hourly_floor(DETECTION_TARGET))
+    needs = f"page size >= {math.ceil(runs / allowed_pages)}" if allowed_pages >= 1 else "no page size"
+    verdict = (
+        "cannot hold at this page size, whatever the design" if per_run_total / floor < 20 else "can hold"
+    )
+    return (
+        f"Floor with one look every {DETECTION_TARGET:g} s: {floor:.0f} calls/h = {per_run_total / floor:.1f}x fewer, "
+        f"so 20x {verdict}; 20x needs {needs} (bench/bounds.py)"
+    )
+
+
+def _events_on_floor(
+    mains: dict[tuple[str, str], dict[str, Any]], limits: dict[str, int], w_on: dict[str, Any]
+) -> str:
+    """The floor under the events-on call targets: a lost terminal event must still be seen within
+    DETECTION_TARGET, so every minute of the sweep needs a look; a lone sweep pays each look whole,
+    concurrent sweeps share the pages."""
+    runs = w_on.get("runs") or 0
+    lone, scaled, above = [], [], []
+    for s, limit in limits.items():
+        r = mains.get((s, "delivered")) or {}
+        if r.get("error") or r.get("sweep_seconds") is None:
+            return "floor not computed (run missing)"
+        own = r["own_calls"]
+        floor = calls_floor(r["sweep_seconds"], DETECTION_TARGET, 1, 1, own)
+        lone.append(f"{floor:.0f}")
+        above.append(floor > limit)
+        if runs:
+            need = page_size_needed(r["sweep_seconds"], DETECTION_TARGET, runs, own, limit)
+            scaled.append(f">= {need}" if need is not None else "none")
+    looks = " / ".join(
+        str(looks_needed((mains.get((s, "delivered")) or {}).get("sweep_seconds") or 0, DETECTION_TARGET))
+        for s in limits
+    )
+    text = (
+        f"Floor for a lone sweep with the lost-event bound ({looks} looks, one a minute, plus its own calls): "
+        f"{' / '.join(lone)}: "
+        + (
+            "above the target for every duration, whatever the design"
+            if all(above)
+            else f"above the target for {sum(above)} of {len(above)} durations"
+        )
+    )
+    if runs:
+        text += (
+            f"; at {runs} sweeps the Azure ML page size with which the target could hold at all: "
+            f"{' / '.join(scaled)} jobs per page (bench/bounds.py)"
+        )
+    return text
 
 
 # ----------------------------------------------------------------------------- report

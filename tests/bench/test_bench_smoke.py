@@ -75,6 +75,14 @@ def test_the_20x_verdict_follows_the_measured_calls():
     assert verdict(_loads(30000, 6300)) is False
 
 
+def test_the_20x_floor_names_the_page_size_it_needs():
+    # 30000 calls/h / 20 = 1500 calls/h; one look a minute = 60 looks/h -> 25 pages a look -> 40 per page
+    rows = targets([], _loads(30000, 6300), {}, [], None)
+    text = next(figures for name, _, figures in rows if "page size 20" in name)
+    assert "3000 calls/h = 10.0x fewer" in text and "cannot hold at this page size" in text
+    assert "20x needs page size >= 40" in text
+
+
 def test_the_report_renders_with_missing_parts(lost_terminal):
     text = render(
         [{**lost_terminal, "label": "main"}],
