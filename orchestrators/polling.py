@@ -64,6 +64,9 @@ class LoopState:
     trials_read_at: str | None = None  # the last try at reading it: the next is due a cadence later
     trials_retry_after: float | None = None  # the last try was throttled: not again before this
     trials_on_resume: bool = False  # the previous generation ended on a trial timer: read first
+    # The last listing was made at a terminal hint and found every trial ended: the GET that
+    # follows it (the next generation's first step), if it confirms the end, lists no more.
+    trials_final: bool = False
     # When the pending status/safety poll is due, kept while trial timers wake the run before
     # it (else each of those wake-ups would push the safety poll out again); None: computed at
     # the next sleep, as after any other wake-up.

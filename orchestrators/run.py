@@ -40,6 +40,7 @@ class Run:
     end_generation: bool = False  # a re-delivered event: start afresh (see orchestrators.signals)
     status_changed: bool = False  # the last wake-up changed the Azure ML status: poll at the floor
     cancel_backoff: bool = False  # a cancel Azure ML did not take waits for the next timer
+    terminal_hint: bool = False  # a hint said the sweep ended: this generation ends for the GET
 
     @property
     def policy(self) -> PollPolicy:
@@ -96,8 +97,8 @@ def take(run: Run, state: LoopState, waiter: Any) -> Delivery:
         run.end_generation = True
     elif delivery.is_cancel:
         _on_cancel_event(state, delivery)
-    else:
-        _on_status_event(state, delivery)
+    elif _on_status_event(state, delivery):
+        run.terminal_hint = True
     return delivery
 
 
@@ -110,16 +111,19 @@ def _on_cancel_event(state: LoopState, delivery: Delivery) -> None:
     state.cancel_sent = state.cancel_sent or signal.azure_ml_cancelled
 
 
-def _on_status_event(state: LoopState, delivery: Delivery) -> None:
+def _on_status_event(state: LoopState, delivery: Delivery) -> bool:
+    """Apply a status hint; True when it says the sweep ended (news, not a repeat)."""
     signal = delivery.status()
     state.events_seen = True
     if signal.key == state.last_status_event:
-        return
+        return False
     state.last_status_event = signal.key
     status = JobStatus.parse(signal.run_status)
     if status is not None and (status.is_terminal or status.is_stalled):
         # Confirmed with a GET before acting, made by a fresh generation.
         state.poll_on_resume = True
-    elif status and rank(status) > rank(state.azure_status):
+        return status.is_terminal
+    if status and rank(status) > rank(state.azure_status):
         # A hint about progress: trusted for reporting (no GET), never a step backwards.
         state.azure_status = status.value
+    return False

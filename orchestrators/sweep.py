@@ -264,7 +264,10 @@ def _send_cancel(run: Run, state: LoopState):
 
 
 def _end_generation(run: Run, state: LoopState):
-    """Continue as new behind a timer that fires at once and is never cancelled.
+    """Continue as new behind a timer that fires at once and is never cancelled; on a hint
+    that the sweep ended, list its trials first (the final counts, read in this generation so
+    that the next one, which confirms the end and returns the output, replays its GET alone:
+    see orchestrators.trials).
 
     The extension replays the action list ahead of history wherever a cancelled
     timer lets a `task_any` finish at once, so after an event-driven wake-up it
@@ -272,6 +275,9 @@ def _end_generation(run: Run, state: LoopState):
     and carries them into the next one (DTFx `HandleEventRaisedEvent` after
     `ContinueAsNew`). A fired timer holds its replay until after them: only
     events that arrive later, which this generation has not seen, go on."""
+    if run.terminal_hint and state.poll_on_resume:
+        yield from trials.at_terminal_hint(run, state)
+        run.publish(state)
     yield run.context.create_timer(run.clock())
     for waiter in run.listeners.tasks():
         if waiter.is_completed:  # an event that landed meanwhile: taken now, not lost
@@ -296,6 +302,8 @@ def _poll(run: Run, state: LoopState):
     )
     state.polls += 1
     state.poll_due = None  # the poll a trial wake-up kept waiting is this one
+    # A listing at a terminal hint stands for this GET only (the one it was made ahead of).
+    listed_final, state.trials_final = state.trials_final, False
     run.status_changed = False
     if got.transient:
         unreachable(run, state, got, job_exists=True)
@@ -308,7 +316,9 @@ def _poll(run: Run, state: LoopState):
     run.status_changed = snap.azure_status != state.azure_status
     state.azure_status = snap.azure_status
     state.monitor_url = snap.monitor_url or state.monitor_url
-    yield from trials.after_poll(run, state, snap, status_changed=run.status_changed)
+    yield from trials.after_poll(
+        run, state, snap, status_changed=run.status_changed, listed_final=listed_final
+    )
     run.publish(state)
     status = JobStatus.parse(state.azure_status)
     if snap.terminal or (status is not None and status.is_terminal):

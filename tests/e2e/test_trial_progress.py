@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import pairwise
 
+import pytest
 import requests
 
 from compat import parse_utc
+from devhost.durable import EventType
 from devhost.emulator.faults import FaultPlan
 from devhost.stack import LocalStack
 from tests.e2e.helpers import custom_status, start, status, structured, wait_finished
@@ -90,6 +92,41 @@ def test_with_the_watcher_the_counts_move_while_the_sweep_runs_and_end_complete(
         running_s = (as_of[-1] - as_of[0]).total_seconds()
         app_listings = _listings(stack, job_name) - len(reads)  # this test listed once per read
         assert len(reads) < app_listings <= running_s // CADENCE + 3, stack.emulator.calls_for(job_name)
+
+
+def _given_to_last_episode(history: list[dict]) -> list[dict]:
+    """The history events the generation's last episode replayed: all up to the end of the
+    batch that started it (its OrchestratorStarted and the events that woke it)."""
+    started = max(i for i, e in enumerate(history) if e["EventType"] == EventType.OrchestratorStarted)
+    closed = next(
+        i for i in range(started, len(history)) if history[i]["EventType"] == EventType.OrchestratorCompleted
+    )
+    return history[:closed]
+
+
+@pytest.mark.parametrize("events", [True, False], ids=["event-grid", "watcher-only"])
+def test_the_final_counts_are_listed_at_the_end_hint_so_the_last_generation_replays_its_get_alone(events):
+    """The hint that the sweep ended (its Event Grid event, or the watcher's listing) lists the
+    trials in the generation it ends; the next generation GETs, sees the end and returns: its
+    last episode replays 6 history events, not 10 (a listing after the GET adds 4). The counts
+    are still final: listed after Azure ML recorded the end, every trial ended."""
+    with LocalStack.start(virtual=True, events=events) as stack:
+        instance_id = start(stack, structured(runId=f"trials-final-{events}"))
+        view = wait_finished(stack, instance_id)
+        assert view["status"] == "Success"
+        final = view["trials"]
+        assert (final["total"], final["done"], final["running"], final["queued"]) == (10, 10, 0, 0)
+        ended = stack.emulator.ended_at(view["jobName"])
+        assert ended is not None and parse_utc(final["asOf"]) >= ended.replace(microsecond=0)
+
+        last = stack.host.history(instance_id)
+        scheduled = [e["Name"] for e in last if e["EventType"] == EventType.TaskScheduled]
+        assert scheduled == ["get_job_status"]  # no listing after the GET that saw the end
+        assert len(_given_to_last_episode(last)) == 6
+        before = stack.host.history(instance_id, previous_generation=True)
+        kinds = [(e["EventType"], e.get("Name")) for e in before]
+        hint = kinds.index((EventType.EventRaised, "job_status_changed"))
+        assert (EventType.TaskScheduled, "read_trial_progress") in kinds[hint:]
 
 
 def test_with_no_cadence_and_no_watcher_the_trials_are_read_at_each_status_poll():

@@ -3,7 +3,8 @@
 the run's policy is off), its counts in customStatus, a listing that fails leaving the run and
 the last counts alone; and the cadence (`trial_progress_seconds`): a watched running sweep's
 run wakes for a listing alone every cadence, one generation per wake-up, without pushing its
-safety poll out, reads at each status change and at the end."""
+safety poll out, reads at each status change and at the end; and the final read, made at the
+hint that the sweep ended, so the generation that confirms the end replays its GET alone."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from contracts import (
     GET_JOB_STATUS,
     READ_TRIAL_PROGRESS,
     STATUS_EVENT,
+    WATCHER_EVENT_TYPE,
+    StatusSignal,
     TrialCounts,
     answer,
     refusal,
     unreachable,
 )
-from foundry.events import RUN_STATUS_CHANGED
+from devhost.durable import EventType
+from foundry.events import RUN_COMPLETED, RUN_STATUS_CHANGED
 from orchestrators.polling import LoopState
 from tests.unit.orchestrators.history import Orchestration
 from tests.unit.orchestrators.test_sweep import NOW, OUTAGE, resumed, running_state, snapshot, sweep
@@ -178,3 +182,109 @@ def test_a_throttled_listing_is_not_tried_again_before_its_retry_after():
     assert opened.activities == [READ_TRIAL_PROGRESS]
     answered = run.answer(READ_TRIAL_PROGRESS, answer(COUNTS))
     assert answered.timers == [run.now + timedelta(seconds=CADENCE)]  # back to the cadence
+
+
+# -- the final read: at the terminal hint, ahead of the generation that confirms the end ---------------
+FINAL = TrialCounts(total=10, done=9, failed=1)
+
+
+def _ended_on_hint(counts_answer: dict, status: str = "Completed", **policy):
+    """A running sweep's run told by the watcher that the sweep ended: the listing, then the
+    generation's end (a fired timer, then continue-as-new); returns the carried state."""
+    read = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    run, _ = resumed(running_state(trials_read_at=read), **policy)
+    signal = StatusSignal(run.sweep.job_name, status, WATCHER_EVENT_TYPE, None)
+    woken = run.raise_event(STATUS_EVENT, signal.to_dict())
+    assert woken.activities == [READ_TRIAL_PROGRESS] and woken.timers == []  # listed before the GET
+    listed = run.answer(READ_TRIAL_PROGRESS, counts_answer)
+    assert listed.activities == [] and listed.timers == [run.now]  # then the generation ends
+    carried = run.fire_timer().continued_as_new
+    assert carried is not None and carried["state"]["poll_on_resume"] is True
+    return LoopState.from_dict(carried["state"]), listed
+
+
+def _replayed_by_last_episode(run: Orchestration) -> list[int]:
+    """The history the generation's last episode was given (all but its own closing event)."""
+    assert run.history[-1]["EventType"] == EventType.OrchestratorCompleted
+    return [e["EventType"] for e in run.history[:-1]]
+
+
+def test_a_hint_that_the_sweep_ended_lists_the_final_counts_before_the_generation_that_confirms_it():
+    """The confirming generation GETs and ends: no listing after the GET, so the run's last
+    episode replays 6 history events (it was 10 when the final listing followed the GET)."""
+    state, listed = _ended_on_hint(answer(FINAL), **EVERY)
+    assert state.trials_final is True
+    assert listed.custom_status["trials"]["done"] == 9  # shown while the end is being confirmed
+    run, opened = _generation(state, NOW, **EVERY)
+    assert opened.activities == [GET_JOB_STATUS]
+    best = {"runId": f"{run.sweep.job_name}_3", "score": 0.91, "metricStatus": "Succeeded"}
+    done = run.answer(GET_JOB_STATUS, snapshot("Completed", best_trial=best))
+    assert done.activities == [] and done.output["status"] == "Success"
+    assert done.custom_status["trials"] == {
+        "total": 10, "done": 9, "running": 0, "queued": 0, "failed": 1, "cancelled": 0,
+        "best": {"trial": best["runId"], "score": 0.91}, "asOf": NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }  # fmt: skip
+    assert len(_replayed_by_last_episode(run)) == 6
+
+
+def test_a_failed_sweep_ends_with_the_counts_listed_at_its_hint():
+    state, _ = _ended_on_hint(answer(TrialCounts(total=4, failed=4)), "Failed", **EVERY)
+    run, _ = _generation(state, NOW, **EVERY)
+    ended = run.answer(GET_JOB_STATUS, snapshot("Failed", error={"code": "X", "message": "m", "hint": None}))
+    assert ended.failure is not None and ended.activities == []
+    assert ended.custom_status["trials"]["failed"] == 4
+
+
+def test_a_hint_listing_that_is_not_final_is_listed_again_after_the_get_that_sees_the_end():
+    """Trials still running (a wrong or early hint, trials still stopping), or run history did
+    not answer: the GET that sees the end lists as before."""
+    for counts in (answer(TrialCounts(total=10, done=8, running=2)), unreachable(OUTAGE, retry_after=5)):
+        state, _ = _ended_on_hint(counts, **EVERY)
+        assert state.trials_final is False
+        run, _ = _generation(state, NOW, **EVERY)
+        ending = run.answer(GET_JOB_STATUS, snapshot("Completed"))
+        assert ending.activities == [READ_TRIAL_PROGRESS]
+        done = run.answer(READ_TRIAL_PROGRESS, answer(FINAL))
+        assert done.output["status"] == "Success" and done.custom_status["trials"]["done"] == 9
+
+
+def test_a_wrong_terminal_hint_neither_ends_the_run_nor_freezes_its_counts():
+    """The GET says the sweep still runs: the run waits on, its counts are read again at the
+    cadence, and the end it sees later is listed after its GET (the hint's listing stood only
+    for the GET right after it)."""
+    state, _ = _ended_on_hint(answer(TrialCounts(total=10, done=6)), **EVERY)
+    assert state.trials_final is True
+    run, _ = _generation(state, NOW, **EVERY)
+    waiting = run.answer(GET_JOB_STATUS, snapshot("Running"))
+    assert waiting.output is None and waiting.failure is None and waiting.activities == []
+    assert waiting.timers == [NOW + timedelta(seconds=CADENCE)]  # the cadence goes on
+    carried = run.fire_timer().continued_as_new
+    assert carried is not None and carried["state"]["trials_final"] is False
+    run, opened = _generation(LoopState.from_dict(carried["state"]), run.now, **EVERY)
+    assert opened.activities == [READ_TRIAL_PROGRESS]
+    moved = run.answer(READ_TRIAL_PROGRESS, answer(TrialCounts(total=10, done=7, running=2)))
+    assert moved.custom_status["trials"]["done"] == 7
+    later = LoopState.from_dict(
+        {
+            **running_state().to_dict(),
+            "trials": moved.custom_status["trials"],
+            "poll_on_resume": True,
+            "trials_read_at": moved.custom_status["trials"]["asOf"],
+        }
+    )
+    run, _ = _generation(later, run.now, **EVERY)
+    ending = run.answer(GET_JOB_STATUS, snapshot("Completed"))
+    assert ending.activities == [READ_TRIAL_PROGRESS]
+
+
+def test_a_terminal_event_lists_nothing_when_trial_progress_is_off_or_run_history_asked_to_wait():
+    for policy, state in (
+        ({"trial_progress": False}, running_state()),
+        (EVERY, running_state(trials_read_at=NOW.strftime("%Y-%m-%dT%H:%M:%SZ"), trials_retry_after=900)),
+    ):
+        run, _ = resumed(state, **policy)
+        signal = StatusSignal(run.sweep.job_name, "Completed", RUN_COMPLETED, "2026-01-05T09:05:00Z")
+        woken = run.raise_event(STATUS_EVENT, signal.to_dict())
+        assert woken.activities == [] and woken.timers == [NOW]
+        carried = run.fire_timer().continued_as_new
+        assert carried is not None and carried["state"]["trials_final"] is False
