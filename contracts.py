@@ -11,7 +11,7 @@ orchestrator replays, the most frequent invocations, import this.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -258,18 +258,28 @@ class SubmitOrder:
     job_name: str
     request: dict[str, Any]
     template: dict[str, Any]
+    # An earlier attempt had no answer from Azure ML (its PUT may have been applied): look first.
+    retried: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "instanceId": self.instance_id,
             "jobName": self.job_name,
             "request": self.request,
             "template": self.template,
         }
+        if self.retried:
+            out["retried"] = True
+        return out
+
+    def retry(self) -> SubmitOrder:
+        return replace(self, retried=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SubmitOrder:
-        return cls(data["instanceId"], data["jobName"], data["request"], data["template"])
+        return cls(
+            data["instanceId"], data["jobName"], data["request"], data["template"], bool(data.get("retried"))
+        )
 
 
 @dataclass(frozen=True)

@@ -77,21 +77,43 @@ def fetch_template(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
-    """Build the Sweep body and PUT it, exactly once per orchestration.
+    """Build the Sweep body and PUT it, exactly once per orchestration: one Azure ML call.
 
-    The job name is derived from the instance id, so a retry after a lost answer
-    targets the same name: an existing job tagged with our instance id is adopted
-    instead of submitted again; one that is not ours is refused.
+    The job name is derived from the instance id, so a retry after a lost answer targets the
+    same name with the same body (built from the run's history alone). The PUT goes first, with
+    no GET to look before: Azure ML answers a PUT of an existing name whose definition is
+    unchanged by updating only its mutable fields (description, tags, displayName, properties,
+    isArchived; the tags sent replace the job's: REST spec `Jobs_CreateOrUpdate`, "For update
+    case, the Tags in the definition passed in will replace Tags in the existing job"), and
+    refuses any other change with 400 `UserError` / `JobPropertyImmutable` (facts.md). So:
+
+    - 201: created. 200: the job was there with this very definition: our own earlier attempt
+      (a PUT whose answer was lost, an activity delivered twice); it is adopted.
+    - 400 JobPropertyImmutable (or 409): a job at the name with another definition. It is GET
+      and adopted when it carries our instance id (an earlier attempt built by another version
+      of the app), refused as JobNameTaken, untouched, when it does not.
+
+    A retried order (`SubmitOrder.retried`: an earlier try had no answer from Azure ML, so its
+    PUT may have been applied) looks first, as every submit once did: the GET finds the job even
+    when PUT answers keep getting lost while reads get through.
+
+    Why a 200 never re-tags someone else's job: it would take a job, not created by this run,
+    at this run's name *and* with exactly the definition built for this run. The name ends with
+    16 hex digits of SHA-256 of the instance id, which is a keyed hash of the runId
+    (INSTANCE_ID_KEY, never outside the app) or a random UUID, so nobody can name a job for a run
+    before the run exists, and two runs share a name with odds of 2**-64. A job at our name is
+    therefore ours, or put there on purpose by someone holding the app's key or copying a run's
+    name from the workspace, and such a job has a definition of its own (400, then refused) unless
+    it is a byte-for-byte copy of ours, which is ours to run.
     """
     order = SubmitOrder.from_dict(payload)
     try:
-        existing = _get_or_none(order.job_name)
-        if existing is not None:
-            return _adopt_or_refuse(existing, order)
         # pydantic: loaded by the first activity, not at cold start
         from polysync.request.parsing import parse_payload
         from polysync.sweep_body import build_sweep_body
 
+        if order.retried and (existing := _get_or_none(order.job_name)) is not None:
+            return _adopt_or_refuse(existing, order)
         body = build_sweep_body(
             order.template,
             parse_payload(order.request),
@@ -100,9 +122,9 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
             task_hub=services.settings().taskhub_name,
         )
         try:
-            job = services.client().put_job(order.job_name, body)
+            created, answered = services.client().put_job_answer(order.job_name, body)
         except ConflictError:
-            # Someone (most likely our own earlier attempt) created it meanwhile.
+            # A job at our name with another definition: ours from an earlier attempt, or not ours.
             existing = _get_or_none(order.job_name)
             if existing is None:
                 raise
@@ -111,8 +133,11 @@ def submit_sweep(payload: dict[str, Any]) -> dict[str, Any]:
         return refusal(_explained(exc))
     except Exception as exc:  # noqa: BLE001 - Azure ML errors are answers; _answer re-raises the rest
         return answer_error(exc)
+    job = JobView.from_rest(answered)
+    if not created:
+        return _adopt_or_refuse(job, order)
     log.info("submitted sweep job %s for instance %s", order.job_name, order.instance_id)
-    return _submitted(JobView.from_rest(job), order.job_name, adopted=False)
+    return _submitted(job, order.job_name, adopted=False)
 
 
 def _explained(exc: BadRequestError) -> dict[str, Any]:

@@ -126,7 +126,13 @@ class AzureMLClient:
 
     def put_job(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create (or idempotently re-create with the same body) a job; 200 or 201."""
-        return self._json(self._request("PUT", self.jobs_url(name), json=body, ok=(200, 201)))
+        return self.put_job_answer(name, body)[1]
+
+    def put_job_answer(self, name: str, body: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """`put_job`, also saying whether the service created the job (201) or answered for one
+        that was there already (200: a re-PUT, e.g. of a PUT whose first answer was lost)."""
+        resp = self._request("PUT", self.jobs_url(name), json=body, ok=(200, 201))
+        return resp.status_code == 201, self._json(resp)
 
     def list_child_runs(self, parent: str, *, top: int, max_pages: int) -> tuple[list[dict[str, Any]], bool]:
         """A job's child runs (a sweep's trials) as run history lists them, as

@@ -29,7 +29,11 @@ def submit(run: Run):
         template = TemplateFetched.from_dict(fetched.value).job
 
     order = SubmitOrder(run.context.instance_id, run.input.job_name, run.input.request, template)
-    outcome = yield from _until_answered(run, state, SUBMIT_SWEEP, order.to_dict())
+    # A retried submit looks before it PUTs (`SubmitOrder.retried`): the first PUT may have
+    # created the job with its answer lost.
+    outcome = yield from _until_answered(
+        run, state, SUBMIT_SWEEP, order.to_dict(), retry_payload=order.retry().to_dict()
+    )
     if outcome.ok:
         submitted = Submitted.from_dict(outcome.value)
         state.azure_status = submitted.azure_status
@@ -59,14 +63,23 @@ def _stop_if_cancelled(run: Run, state: LoopState) -> None:
         )
 
 
-def _until_answered(run: Run, state: LoopState, name: str, payload: dict[str, Any]):
+def _until_answered(
+    run: Run,
+    state: LoopState,
+    name: str,
+    payload: dict[str, Any],
+    *,
+    retry_payload: dict[str, Any] | None = None,
+):
     """Call an activity until Azure ML answers (ok or a permanent error), waiting on
-    durable timers while it is unreachable; a cancel stops the trying."""
+    durable timers while it is unreachable (each try after the first with `retry_payload`,
+    when given); a cancel stops the trying."""
     while True:
         outcome = yield from call(run, state, name, payload, listen_status=False)
         if not outcome.transient:
             outage.clear(state)
             return outcome
+        payload = retry_payload or payload
         unreachable(run, state, outcome, job_exists=False)
         if state.cancel_requested:
             return outcome

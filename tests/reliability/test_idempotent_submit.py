@@ -109,6 +109,51 @@ def test_submit_activity_run_twice_adopts_its_own_job(stack):
     }
 
 
+def test_a_first_submit_is_one_put_and_a_repeat_adopts_by_put(stack):
+    """No GET before the PUT: a fresh submit is one Azure ML call (201), and the same order
+    delivered again re-PUTs the same body (200, unchanged definition) and adopts the job, still
+    without a GET (counted per job at the emulator)."""
+    payload = _payload(stack, "put-first")
+    first = azureml.submit_sweep(copy.deepcopy(payload))
+    assert first["ok"] and not first["adopted"]
+    assert stack.emulator.calls_for(payload["jobName"]) == {("put", 201): 1}
+    second = azureml.submit_sweep(copy.deepcopy(payload))
+    assert second["ok"] and second["adopted"]
+    assert stack.emulator.calls_for(payload["jobName"]) == {("put", 201): 1, ("put", 200): 1}
+
+
+def test_a_retried_submit_looks_before_it_puts(stack):
+    """A retried order (an earlier try had no answer) GETs first: its job may exist already."""
+    payload = _payload(stack, "retried-looks")
+    created = azureml.submit_sweep(copy.deepcopy(payload))
+    assert created["ok"]
+    again = azureml.submit_sweep({**copy.deepcopy(payload), "retried": True})
+    assert again["ok"] and again["adopted"]
+    assert stack.emulator.calls_for(payload["jobName"]) == {("put", 201): 1, ("get", 200): 1}
+    fresh = _payload(stack, "retried-fresh")
+    assert azureml.submit_sweep({**fresh, "retried": True})["ok"]
+    assert stack.emulator.calls_for(fresh["jobName"]) == {("get", 404): 1, ("put", 201): 1}
+
+
+def test_our_job_with_another_definition_is_adopted_after_the_refused_put(stack):
+    """A job at our name, tagged with our instance id, whose definition differs from the body
+    built now (e.g. put there by an earlier version of the app): Azure ML refuses the PUT with
+    400 JobPropertyImmutable (the emulator follows facts.md), the GET finds it ours, it is
+    adopted and left as it was."""
+    payload = _payload(stack, "changed-definition")
+    ours = copy.deepcopy(stack.emulator.job("train-sweep-template"))
+    ours["name"] = payload["jobName"]
+    ours["id"] = ours["id"].rsplit("/", 1)[0] + "/" + payload["jobName"]
+    ours["properties"]["tags"] = {"polysync.instanceId": payload["instanceId"]}
+    ours["properties"]["status"] = "Running"
+    stack.emulator.add_job(ours)
+    before = stack.emulator.job(payload["jobName"])
+    got = azureml.submit_sweep(copy.deepcopy(payload))
+    assert got["ok"] and got["adopted"] and got["azureStatus"] == "Running"
+    assert stack.emulator.calls_for(payload["jobName"]) == {("put", 400): 1, ("get", 200): 1}
+    assert stack.emulator.job(payload["jobName"]) == before
+
+
 def test_the_put_body_is_deterministic_so_a_re_put_is_accepted(stack):
     """The client retries a PUT with the same body; Azure ML refuses a re-PUT that
     changes the definition, so the body must not vary between attempts."""

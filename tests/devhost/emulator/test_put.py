@@ -235,6 +235,23 @@ def test_reput_mutable_fields_updates_them(vclock, client):
     assert client.get("run-1").json() == resp.json()
 
 
+def test_reput_replaces_the_callers_tags(client):
+    """A re-PUT with an unchanged definition answers 200 and its tags *replace* the job's (the
+    service's own `_aml_system_*` ones stay). Source: the REST spec's `Jobs_CreateOrUpdate`
+    (Azure/azure-rest-api-specs, machinelearningservices, 2024-04-01 and later): "Creates and
+    executes a Job. For update case, the Tags in the definition passed in will replace Tags in
+    the existing job." This is what lets the submit activity PUT first (activities/azureml.py)."""
+    client.put("run-1", sweep_body(extra="yes"))
+    body = sweep_body()
+    body["properties"]["tags"] = {"other": "1"}
+    resp = client.put("run-1", body)
+    assert resp.status_code == 200, resp.text
+    tags = resp.json()["properties"]["tags"]
+    assert {k: v for k, v in tags.items() if not k.startswith("_aml_system_")} == {"other": "1"}
+    assert any(k.startswith("_aml_system_") for k in tags)
+    assert client.emu.calls["put_created"] == 1
+
+
 @pytest.mark.parametrize(
     "mutate",
     [
