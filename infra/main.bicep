@@ -80,6 +80,11 @@ param sweepTrialProgress bool = true
 @maxValue(432000)
 param sweepTrialProgressSeconds int = 300
 
+@description('TEMPLATE_CACHE_SECONDS: the start route reuses a template definition it read for this long (a job definition cannot change; edits of a template\'s tags or description, or a template recreated, are seen after at most this); 0: every start reads its template.')
+@minValue(0)
+@maxValue(3600)
+param templateCacheSeconds int = 60
+
 @description('NCRONTAB for the orphan reconciler.')
 param reconcileSchedule string = '0 */10 * * * *'
 
@@ -210,6 +215,7 @@ module functionApp 'app/function.bicep' = {
     sweepEventsEnabled: sweepEventsEnabled
     sweepTrialProgress: sweepTrialProgress
     sweepTrialProgressSeconds: sweepTrialProgressSeconds
+    templateCacheSeconds: templateCacheSeconds
     reconcileSchedule: reconcileSchedule
     runSecretsTtlHours: runSecretsTtlHours
     sweepAllowCodeOverrides: sweepAllowCodeOverrides

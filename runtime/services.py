@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from foundry.auth import TokenProvider
     from foundry.catalog import WorkspaceCatalog
     from foundry.client import AzureMLClient
+    from foundry.template_cache import TemplateCache
     from foundry.vault import RunSecretVault
 
 _lock = threading.Lock()
@@ -86,6 +87,19 @@ def _catalog() -> WorkspaceCatalog:
     return WorkspaceCatalog(start_client)
 
 
+def template_cache() -> TemplateCache:
+    """Template definitions the start route read within TEMPLATE_CACHE_SECONDS."""
+    with _lock:
+        return _template_cache()
+
+
+@cache
+def _template_cache() -> TemplateCache:
+    from foundry.template_cache import TemplateCache
+
+    return TemplateCache(ttl=settings().template_cache_seconds)
+
+
 @cache
 def _tokens() -> TokenProvider:
     from foundry.auth import token_provider_from_settings
@@ -119,5 +133,6 @@ def reset() -> None:
         _client.cache_clear()
         _start_client.cache_clear()
         _catalog.cache_clear()
+        _template_cache.cache_clear()
         _tokens.cache_clear()
         _vault.cache_clear()

@@ -130,6 +130,8 @@ class Settings:
     allow_code_overrides: bool = True
     reconcile_schedule: str = "0 */10 * * * *"
     taskhub_name: str | None = None
+    # How long the start route reuses a template definition it read (foundry.template_cache); 0: off.
+    template_cache_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -153,6 +155,7 @@ class Settings:
             allow_code_overrides=_given(_flag(environ, "SWEEP_ALLOW_CODE_OVERRIDES"), True),
             reconcile_schedule=_text(environ, "RECONCILE_SCHEDULE") or "0 */10 * * * *",
             taskhub_name=_text(environ, "TASKHUB_NAME"),
+            template_cache_seconds=_given(_seconds_or_off(environ, "TEMPLATE_CACHE_SECONDS"), 60.0),
         )
 
     @property

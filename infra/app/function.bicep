@@ -58,6 +58,7 @@ param sweepOutageLimitSeconds int
 param sweepEventsEnabled bool
 param sweepTrialProgress bool
 param sweepTrialProgressSeconds int
+param templateCacheSeconds int
 param reconcileSchedule string
 param runSecretsTtlHours int
 param sweepAllowCodeOverrides bool
@@ -225,6 +226,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SWEEP_TRIAL_PROGRESS_SECONDS'
           value: string(sweepTrialProgressSeconds)
+        }
+        {
+          name: 'TEMPLATE_CACHE_SECONDS'
+          value: string(templateCacheSeconds)
         }
         {
           name: 'RECONCILE_SCHEDULE'

@@ -6,9 +6,11 @@ started.
 This costs no Azure ML call per run: the template GET is the one the orchestration would make
 (the run submits from the definition read here, `SweepInput.template_job`), the body is built
 by the same code the submit activity runs, and the compute and environment are looked up only
-when the request sets them, in answers remembered for minutes (foundry.catalog). When Azure ML
-cannot be reached the run starts anyway and the orchestration fetches the template itself,
-waiting Azure ML out on durable timers as before.
+when the request sets them, in answers remembered for minutes (foundry.catalog). A template
+definition that built a body is reused by the next starts within TEMPLATE_CACHE_SECONDS
+(foundry.template_cache says what that trades); one that did not is read again each time, so
+every refusal is a fresh read's. When Azure ML cannot be reached the run starts anyway and the
+orchestration fetches the template itself, waiting Azure ML out on durable timers as before.
 """
 
 from __future__ import annotations
@@ -46,16 +48,23 @@ def check_template(request: RunRequest, payload: dict[str, Any], instance_id: st
     from polysync.sweep_body import build_sweep_body
 
     name = request.external_id
-    try:
-        job = JobView.from_rest(services.start_client().get_job(name))
-    except NotFoundError as exc:
-        raise template_not_found(name, exc) from None
-    except (ThrottledError, TransientError) as exc:
-        log.warning("template %s not checked before starting (%s); the run fetches it itself", name, exc.code)
-        return None
-    except AzureMLError as exc:
-        raise FoundryError(exc.message, code=exc.code, hint=exc.hint, status=502) from None
-    template = template_definition(job)
+    cache = services.template_cache()
+    template = cache.recall(name)
+    fresh = template is None
+    if template is None:
+        read_at = cache.now()
+        try:
+            job = JobView.from_rest(services.start_client().get_job(name))
+        except NotFoundError as exc:
+            raise template_not_found(name, exc) from None
+        except (ThrottledError, TransientError) as exc:
+            log.warning(
+                "template %s not checked before starting (%s); the run fetches it itself", name, exc.code
+            )
+            return None
+        except AzureMLError as exc:
+            raise FoundryError(exc.message, code=exc.code, hint=exc.hint, status=502) from None
+        template = template_definition(job)
     settings = services.settings()
     try:
         body = build_sweep_body(
@@ -67,6 +76,8 @@ def check_template(request: RunRequest, payload: dict[str, Any], instance_id: st
         )
     except TemplateError as exc:
         raise TemplateError(exc.message, code=exc.code, hint=exc.hint, status=400) from None
+    if fresh:
+        cache.remember(name, template, read_at)
     problems = missing_references(request, body, settings.workspace)
     if problems:
         raise RequestValidationError(problems)

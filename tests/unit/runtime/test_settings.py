@@ -128,3 +128,12 @@ def test_the_trial_progress_cadence_defaults_to_five_minutes_and_0_means_only_at
     for bad in ("-5", "soon", str(6 * 86400)):
         with pytest.raises(ValueError, match="SWEEP_TRIAL_PROGRESS_SECONDS"):
             Settings.from_env({"SWEEP_TRIAL_PROGRESS_SECONDS": bad})
+
+
+def test_template_cache_seconds():
+    assert Settings.from_env({}).template_cache_seconds == 60.0
+    assert Settings.from_env({"TEMPLATE_CACHE_SECONDS": "300"}).template_cache_seconds == 300.0
+    assert Settings.from_env({"TEMPLATE_CACHE_SECONDS": "0"}).template_cache_seconds == 0.0
+    for bad in ("-1", "soon"):
+        with pytest.raises(ValueError, match="TEMPLATE_CACHE_SECONDS"):
+            Settings.from_env({"TEMPLATE_CACHE_SECONDS": bad})
