@@ -537,25 +537,38 @@ class CancelSignal:
 
 @dataclass(frozen=True)
 class StatusSignal:
-    """The `job_status_changed` event, raised by the Event Grid intake: a hint, which the
-    run confirms with a GET before acting on a terminal status."""
+    """The `job_status_changed` event, raised by the Event Grid intake (a hint, which the run
+    confirms with a GET before acting on a terminal status) or by the sweep watcher, which
+    read the job itself: its terminal listings carry `job`, the part of the listed resource a
+    report needs (foundry.watch.WatchedJob.ending), so the run needs no GET to confirm them."""
 
     job_name: str | None
     run_status: str | None
     event_type: str | None
     event_time: str | None
+    job: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "jobName": self.job_name,
             "runStatus": self.run_status,
             "eventType": self.event_type,
             "eventTime": self.event_time,
         }
+        if self.job is not None:
+            out["job"] = self.job
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StatusSignal:
-        return cls(data.get("jobName"), data.get("runStatus"), data.get("eventType"), data.get("eventTime"))
+        job = data.get("job")
+        return cls(
+            data.get("jobName"),
+            data.get("runStatus"),
+            data.get("eventType"),
+            data.get("eventTime"),
+            job if isinstance(job, dict) else None,
+        )
 
     @property
     def key(self) -> str:

@@ -89,7 +89,7 @@ async def watch_jobs(payload: dict[str, Any], client: df.DurableOrchestrationCli
 async def _tell(client: df.DurableOrchestrationClient, job: WatchedJob) -> bool:
     """Raise the status event; True when the run has it or is past needing it (finished or gone:
     the client answers 410 or 404), False when the Durable API could not be reached."""
-    signal = StatusSignal(job.name, job.status, WATCHER_EVENT_TYPE, None)
+    signal = StatusSignal(job.name, job.status, WATCHER_EVENT_TYPE, None, job.ending())
     try:
         await client.raise_event(job.instance_id, STATUS_EVENT, signal.to_dict())
     except Exception as exc:  # noqa: BLE001 - the SDK raises plain Exceptions carrying the HTTP answer

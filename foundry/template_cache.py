@@ -72,3 +72,8 @@ class TemplateCache:
             self._entries[name] = (copy.deepcopy(definition), read_at)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)  # the oldest read
+
+    def clear(self) -> None:
+        """Forget every definition (the next start of each template reads it)."""
+        with self._lock:
+            self._entries.clear()

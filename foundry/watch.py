@@ -11,6 +11,7 @@ keeps the tags, not the name).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,13 @@ from foundry import tags as tag
 from foundry.job_status import JobStatus
 from foundry.jobs import JobView
 from foundry.names import INSTANCE_ID_RE, JOB_NAME_RE, is_job_of_instance
+
+# The run properties a report reads (polysync.outcome.best_trial); error-like ones go too
+# (polysync.failures reads every run property whose key says "error").
+BEST_TRIAL_PROPERTIES = frozenset({"best_child_run_id", "score", "best_metric_status"})
+# A listed ending larger than this (a huge error text, hundreds of outputs) is not carried:
+# the run GETs the job as for an Event Grid hint. Event payloads are kept in the run's history.
+MAX_ENDING_CHARS = 8192
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,39 @@ class WatchedJob:
     def ended(self) -> bool:
         status = JobStatus.parse(self.status)
         return status is not None and status.is_terminal
+
+    def ending(self) -> dict[str, Any] | None:
+        """For a job listed ended: what its run's report reads of it (polysync.outcome.snapshot:
+        status, error, outputs, the objective's metric, the studio endpoint, and of the run
+        properties the best trial and the error-like entries), so the run needs no GET to confirm
+        an ending the watcher read itself. None while it runs, or past MAX_ENDING_CHARS (the run
+        GETs then): it travels in the run's history. Nothing else of the job goes: not its tags,
+        its trial (command, environment variables) or the service's other properties. What does
+        go is what any workspace reader sees in the studio, and no secret: the outputs are the
+        job's output bindings (datastore URIs; a run reports a Secret one masked, as after a
+        GET), and a run's Secret Inputs reach its job as Key Vault references, not values. The
+        watcher's own history carries the whole listed resource already (`unwatch_job`)."""
+        if not self.ended:
+            return None
+        job = JobView.from_rest(self.resource)
+        props: dict[str, Any] = {"status": self.status}
+        for key in ("error", "outputs"):
+            if key in job.props:
+                props[key] = job.props[key]
+        metric = job.section("objective").get("primaryMetric")
+        if metric is not None:
+            props["objective"] = {"primaryMetric": metric}
+        if job.studio_endpoint:
+            props["services"] = {"Studio": {"endpoint": job.studio_endpoint}}
+        reported = {
+            k: v
+            for k, v in job.run_properties.items()
+            if isinstance(k, str) and (k in BEST_TRIAL_PROPERTIES or "error" in k.lower())
+        }
+        if reported:
+            props["properties"] = reported
+        thin = {"name": self.name, "properties": props}
+        return thin if len(json.dumps(thin, default=str)) <= MAX_ENDING_CHARS else None
 
 
 def watched_jobs(resources: Iterable[Any], task_hub: str | None) -> list[WatchedJob]:

@@ -71,6 +71,9 @@ class LoopState:
     # it (else each of those wake-ups would push the safety poll out again); None: computed at
     # the next sleep, as after any other wake-up.
     poll_due: str | None = None
+    # The ending the sweep watcher listed (a JobSnapshot dict, orchestrators.sweep._poll): the
+    # poll it asks for takes it instead of GETting the job. None: GET as for any other poll.
+    listed_ending: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,13 +11,14 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from contracts import PollPolicy, SweepInput, timestamp
+from contracts import WATCHER_EVENT_TYPE, PollPolicy, StatusSignal, SweepInput, timestamp
 from foundry.job_status import JobStatus, rank
 from orchestrators import outage
 from orchestrators.outcomes import Outcome
 from orchestrators.polling import LoopState
 from orchestrators.reporting import SweepEnded, fit_custom_status, progress_status
 from orchestrators.signals import Delivery, Listeners
+from polysync.request import payload
 from polysync.status import PolysyncStatus
 
 FAILED, CANCELLED = PolysyncStatus.FAILED, PolysyncStatus.CANCELLED  # the two ways a run ends unsuccessfully
@@ -97,7 +98,7 @@ def take(run: Run, state: LoopState, waiter: Any) -> Delivery:
         run.end_generation = True
     elif delivery.is_cancel:
         _on_cancel_event(state, delivery)
-    elif _on_status_event(state, delivery):
+    elif _on_status_event(run, state, delivery):
         run.terminal_hint = True
     return delivery
 
@@ -111,7 +112,7 @@ def _on_cancel_event(state: LoopState, delivery: Delivery) -> None:
     state.cancel_sent = state.cancel_sent or signal.azure_ml_cancelled
 
 
-def _on_status_event(state: LoopState, delivery: Delivery) -> bool:
+def _on_status_event(run: Run, state: LoopState, delivery: Delivery) -> bool:
     """Apply a status hint; True when it says the sweep ended (news, not a repeat)."""
     signal = delivery.status()
     state.events_seen = True
@@ -119,11 +120,34 @@ def _on_status_event(state: LoopState, delivery: Delivery) -> bool:
         return False
     state.last_status_event = signal.key
     status = JobStatus.parse(signal.run_status)
+    if status is not None and status.is_terminal and state.listed_ending is None:
+        state.listed_ending = _listed_ending(run, state, signal)
     if status is not None and (status.is_terminal or status.is_stalled):
-        # Confirmed with a GET before acting, made by a fresh generation.
+        # Acted on by a fresh generation: after a GET that confirms it, or on what the sweep
+        # watcher listed (`state.listed_ending`), which is the job as the GET would read it.
         state.poll_on_resume = True
         return status.is_terminal
     if status and rank(status) > rank(state.azure_status):
         # A hint about progress: trusted for reporting (no GET), never a step backwards.
         state.azure_status = status.value
     return False
+
+
+def _listed_ending(run: Run, state: LoopState, signal: StatusSignal) -> dict[str, Any] | None:
+    """The report of an ending the sweep watcher listed, or None when a GET must confirm it.
+
+    Trusted only as the watcher sends it: its event type, the job it read (`signal.job`, the
+    part of the listed resource a report reads) of this run's job name in the same terminal
+    status. An Event Grid hint carries no job (the intake builds the signal from the event's own
+    fields) and is always confirmed by a GET. The report is the one `get_job_status` makes of a
+    GET (the same `polysync.outcome` code, the declared outputs, a Secret one masked)."""
+    job = signal.job
+    if signal.event_type != WATCHER_EVENT_TYPE or not isinstance(job, dict):
+        return None
+    query = payload.status_query(run.input.job_name, run.input.request)
+    from polysync.outcome import listed_snapshot
+
+    snap = listed_snapshot(job, state.monitor_url, query.outputs, query.objective_metric)
+    if snap.job_name != run.input.job_name or snap.azure_status != signal.run_status or not snap.terminal:
+        return None
+    return snap.to_dict()

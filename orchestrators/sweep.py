@@ -296,23 +296,29 @@ def _continue_as_new(run: Run, state: LoopState) -> Next:
 # -- polling ------------------------------------------------------------------------------------
 def _poll(run: Run, state: LoopState):
     """GET the job's status and act on it: the output on success, WAIT while it runs;
-    raises SweepEnded on every other ending."""
-    got = yield from call(
-        run, state, GET_JOB_STATUS, payload.status_query(run.input.job_name, run.input.request).to_dict()
-    )
-    state.polls += 1
+    raises SweepEnded on every other ending. An ending the sweep watcher listed needs no GET:
+    the watcher read the job (`state.listed_ending`, orchestrators.run._listed_ending)."""
     state.poll_due = None  # the poll a trial wake-up kept waiting is this one
     # A listing at a terminal hint stands for this GET only (the one it was made ahead of).
     listed_final, state.trials_final = state.trials_final, False
     run.status_changed = False
-    if got.transient:
-        unreachable(run, state, got, job_exists=True)
-        run.publish(state)
-        return Next.WAIT
-    outage.clear(state)
-    if not got.ok:
-        raise run.ended(FAILED, got.error, state)
-    snap = JobSnapshot.from_dict(got.value)
+    if state.listed_ending is not None:
+        snap = JobSnapshot.from_dict(state.listed_ending)
+        state.listed_ending = None
+        outage.clear(state)  # Azure ML answered the watcher: the job's state is known
+    else:
+        got = yield from call(
+            run, state, GET_JOB_STATUS, payload.status_query(run.input.job_name, run.input.request).to_dict()
+        )
+        state.polls += 1
+        if got.transient:
+            unreachable(run, state, got, job_exists=True)
+            run.publish(state)
+            return Next.WAIT
+        outage.clear(state)
+        if not got.ok:
+            raise run.ended(FAILED, got.error, state)
+        snap = JobSnapshot.from_dict(got.value)
     run.status_changed = snap.azure_status != state.azure_status
     state.azure_status = snap.azure_status
     state.monitor_url = snap.monitor_url or state.monitor_url

@@ -69,12 +69,31 @@ def snapshot(
     """What a job GET means to Polysync: statuses, monitor URL, and on terminal states the
     best trial, outputs and (unless Completed) an actionable error."""
     view = JobView.from_rest(job)
+    return _snapshot(view, monitor_url(workspace, view.name, view.studio_endpoint), outputs, objective_metric)
+
+
+def listed_snapshot(
+    job: dict[str, Any],
+    known_monitor_url: str | None,
+    outputs: Sequence[OutputParameter],
+    objective_metric: str | None,
+) -> JobSnapshot:
+    """`snapshot` of the part of a job the sweep watcher listed (foundry.watch.WatchedJob.ending),
+    computed inside the orchestrator (pure, no settings): the monitor URL is the job's studio
+    endpoint, else the one the run already reports."""
+    view = JobView.from_rest(job)
+    return _snapshot(view, view.studio_endpoint or known_monitor_url or "", outputs, objective_metric)
+
+
+def _snapshot(
+    view: JobView, url: str, outputs: Sequence[OutputParameter], objective_metric: str | None
+) -> JobSnapshot:
     azure = view.status or JobStatus.UNKNOWN
     common = {
         "azure_status": azure.value,
         "status": to_polysync(azure).value,
         "job_name": view.name,
-        "monitor_url": monitor_url(workspace, view.name, view.studio_endpoint),
+        "monitor_url": url,
         "terminal": azure.is_terminal,
     }
     if azure.is_terminal:

@@ -21,7 +21,9 @@ def lost_terminal() -> dict:
 def test_one_run_counts_every_caller_and_detects_within_a_period(lost_terminal):
     r = lost_terminal
     assert r["error"] == "" and r["ok"], r
-    assert (r["template_get"], r["exist_get"], r["submit_put"], r["untag_put"]) == (1, 1, 1, 1)
+    # the submit PUTs without a GET first, and the ending the watcher listed needs no GET
+    assert (r["template_get"], r["exist_get"], r["submit_put"], r["untag_put"]) == (1, 0, 1, 1)
+    assert r["status_get"] == 0 and r["own_calls"] == 3
     # a pass per period while the sweep runs: the watcher's list pages are counted, not assumed
     assert r["watcher_list"] >= r["sweep_seconds"] / DEFAULT_PERIOD
     assert r["total_calls"] == r["own_calls"] + r["watcher_list"] + r["reconciler_list"]

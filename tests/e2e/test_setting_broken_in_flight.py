@@ -27,32 +27,32 @@ TEMPLATE = "train-sweep-template"
 def test_an_activity_failing_for_good_while_racing_a_cancel_ends_with_a_clear_message(
     monkeypatch: pytest.MonkeyPatch,
 ):
-    """An app setting broken while submit_sweep's GET is on the wire makes submit_sweep raise
-    (inside task_any with the cancel waiter) before any PUT; the run ends Failed with the
-    activity's own message, not the serialized .NET exception the extension attaches, nor an
-    AttributeError from reading it.
+    """An app setting broken while submit_sweep's PUT is on the wire makes submit_sweep raise
+    (inside task_any with the cancel waiter) when it reads the setting again to answer; the run
+    ends Failed with the activity's own message, not the serialized .NET exception the extension
+    attaches, nor an AttributeError from reading it.
 
     The setting can only be broken once start() has returned (the start route reads it to the
-    end), and must be broken before submit_sweep's GET of its job is answered (after it, the
-    activity builds the body and PUTs). The orchestration starts before the route answers, so the
-    GET may arrive before start() returns; slowing every GET only bet that start() returns within
-    the delay, which a loaded machine lost. So the emulator holds that GET (any job GET but the
-    template's, which is the start route's) until the setting is broken."""
+    end), and must be broken before submit_sweep's PUT of its job is answered (its only Azure ML
+    call: there is no GET before it). The orchestration starts before the route answers, so the
+    PUT may arrive before start() returns; slowing every call only bet that start() returns
+    within the delay, which a loaded machine lost. So the emulator holds that PUT until the
+    setting is broken."""
     with LocalStack.start(virtual=True, events=True) as stack:
         emulator = stack.emulator
         arrived, released = threading.Event(), threading.Event()
         dispatch = emulator.router.dispatch
 
-        def hold_job_gets(request: Request, route: Route) -> Response:
-            if route.kind == "get" and route.job != TEMPLATE:
+        def hold_job_puts(request: Request, route: Route) -> Response:
+            if route.kind == "put" and route.job != TEMPLATE:
                 arrived.set()
                 released.wait(30)
             return dispatch(request, route)
 
-        monkeypatch.setattr(emulator.router, "dispatch", hold_job_gets)
+        monkeypatch.setattr(emulator.router, "dispatch", hold_job_puts)
         instance_id = start(stack, structured(TEMPLATE))
         job_name = job_name_for(instance_id, TEMPLATE)
-        assert arrived.wait(30), f"submit_sweep never GET its job: {dict(emulator.calls)}"
+        assert arrived.wait(30), f"submit_sweep never PUT its job: {dict(emulator.calls)}"
         os.environ["AZUREML_WORKSPACE_ID"] = "not-an-arm-id"  # LocalStack.stop restores it
         services.reset()
         released.set()
@@ -65,8 +65,6 @@ def test_an_activity_failing_for_good_while_racing_a_cancel_ends_with_a_clear_me
         message = failure_message(stack, instance_id)
         assert message.startswith("Failed: SettingError: AZUREML_WORKSPACE_ID")
         assert "$type" not in message and "has no attribute" not in message
-        # The GET held was submit's own (404: its job did not exist yet), the template's the start
-        # route's; nothing was PUT, for this run's job or any other.
+        # The PUT held was submit's own and its only call; the template's GET the start route's.
         assert emulator.calls_for(TEMPLATE) == Counter({("get", 200): 1})
-        assert emulator.calls_for(job_name) == Counter({("get", 404): 1})
-        assert emulator.calls["put"] == 0 and emulator.calls["put_created"] == 0
+        assert emulator.calls_for(job_name) == Counter({("put", 201): 1})

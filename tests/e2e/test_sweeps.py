@@ -14,6 +14,7 @@ import requests
 from devhost.durable import replay_prefixes
 from devhost.emulator import FaultPlan
 from devhost.stack import LocalStack
+from runtime import services
 from tests.e2e.helpers import failure_message, start, structured, wait_finished, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,6 +168,7 @@ def test_the_run_submits_the_template_the_start_route_read(stack):
     orchestration submits from that definition (no fetch_template); a repeated runId answers
     from the existing instance without asking Azure ML anything."""
     body = structured(runId="e2e-template-once")
+    services.template_cache().clear()  # earlier starts of this module read the template
     reads = _template_reads(stack)
     first = stack.post("sweeps", body)
     assert first.status_code == 202
@@ -219,6 +221,7 @@ def test_cancel_before_submit_leaves_no_job(stack):
     run starts anyway and fetches it itself, waiting on durable timers; a cancel meanwhile ends
     it with no job."""
     created = stack.emulator.calls["put_created"]
+    services.template_cache().clear()  # else the start route submits what earlier starts read
     stack.emulator.set_faults(FaultPlan(rate=1.0, kinds=("503",), methods=frozenset({"GET"})))
     try:
         instance_id = start(stack, structured())

@@ -5,12 +5,16 @@ starts it again if a watched job runs without it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from compat import parse_utc
 from contracts import WATCHER_EVENT_TYPE, watcher_instance_id
 from devhost.stack import LocalStack
 from foundry import tags as tag
+from orchestrators.signals import decode_payload
 from orchestrators.watcher import idle_passes
 from tests.e2e.helpers import custom_status, start, structured, wait_finished, wait_for
 
@@ -39,8 +43,8 @@ def test_without_events_the_watcher_tells_the_run_within_one_period():
         view = wait_finished(stack, instance_id, timeout=60)
         assert view["status"] == "Success"
         assert 0 <= _detection(stack, view) <= PERIOD + 1
-        # the run's own calls: the one GET confirming what the watcher said, no polling
-        assert _status_gets(stack, view["jobName"]) == 1
+        # the run's own calls: none after the submit; the watcher read the ending for it
+        assert _status_gets(stack, view["jobName"]) == 0
         assert stack.host.metrics.events_raised == 1  # the ending, from the watcher
         # once the run knew, the tag went: the next listing leaves the job out
         wait_for(
@@ -59,7 +63,7 @@ def test_with_events_turned_off_the_watcher_tells_every_change():
         view = wait_finished(stack, instance_id, timeout=60)
         assert view["status"] == "Success"
         assert 0 <= _detection(stack, view) <= PERIOD + 1
-        assert _status_gets(stack, view["jobName"]) == 1
+        assert _status_gets(stack, view["jobName"]) == 0
         # what the 30 s listings caught, each once: Running at first sight and the ending always;
         # the 30 s Queued and the 10 s Finalizing only when a pass falls in them, which depends on
         # where the passes fall against the job's clock (the run's start is not aligned to them)
@@ -84,16 +88,93 @@ def test_a_lost_terminal_and_finalizing_event_costs_at_most_one_period():
         assert stack.host.metrics.events_raised >= 1
 
 
+@pytest.mark.parametrize(("template", "ending"), [(None, "Success"), ("train-sweep-fails-trials", "Failed")])
+def test_an_ending_the_watcher_listed_is_reported_as_a_get_would_report_it(template, ending):
+    """Events lost: the watcher's event carries the part of the listed job a report reads, so the
+    run ends without a GET, with the outputs, best trial, error and monitor URL that a GET of the
+    job gives (`get_job_status` called afterwards, the same activity the run would have called);
+    the event carries nothing else of the job (no tags, no trial)."""
+    from activities import azureml
+
+    body = structured(template or "train-sweep-template", runId=f"listed-{ending}")
+    with LocalStack.start(virtual=True, events=False) as stack:
+        instance_id = start(stack, body)
+        view = wait_finished(stack, instance_id, timeout=60)
+        assert view["status"] == ending
+        assert _status_gets(stack, view["jobName"]) == 0
+        got = azureml.get_job_status({"jobName": view["jobName"], **_query(body)})
+        assert got["ok"] and got["terminal"]
+        for key in ("outputs", "bestTrial", "error", "monitorUrl"):
+            assert view[key] == got[key], key
+        assert view["outputs"] and view["monitorUrl"].startswith("https://")
+        if ending == "Success":
+            assert view["bestTrial"] and view["bestTrial"]["runId"]
+        else:
+            assert view["error"] and view["error"]["hint"]
+        events = [decode_payload(e["Input"]) for e in _raised(stack, instance_id)]
+        listed = [e["job"] for e in events if e.get("eventType") == WATCHER_EVENT_TYPE and "job" in e]
+        assert len(listed) == 1
+        assert set(listed[0]["properties"]) <= {
+            "status",
+            "error",
+            "outputs",
+            "objective",
+            "services",
+            "properties",
+        }
+        assert "tags" not in listed[0]["properties"] and "trial" not in listed[0]["properties"]
+
+
+def _query(body: dict[str, Any]) -> dict[str, Any]:
+    """`get_job_status`'s input for a run of `body`, without the job name."""
+    from polysync.request import payload
+    from polysync.request.parsing import parse_structured_request
+
+    request = parse_structured_request(body).to_payload()
+    return {k: v for k, v in payload.status_query("x", request).to_dict().items() if k != "jobName"}
+
+
+EVENT_RAISED = 15  # DTFx EventType.EventRaised
+
+
+def _raised(stack: LocalStack, instance_id: str) -> list[dict[str, Any]]:
+    """The external events in the run's last two generations' histories."""
+    history = stack.host.history(instance_id) + stack.host.history(instance_id, previous_generation=True)
+    return [e for e in history if e["EventType"] == EVENT_RAISED]
+
+
+def test_a_secret_output_of_a_listed_ending_is_reported_masked():
+    """A Secret output is reported masked, never from the job, on the watcher's path too."""
+    body = structured(
+        runId="listed-secret",
+        parameters=[
+            {"name": "learning_rate", "value": "0.01", "dataType": "Float", "direction": "Input"},
+            {"name": "model", "dataType": "Secret", "direction": "Output"},
+        ],
+    )
+    with LocalStack.start(virtual=True, events=False) as stack:
+        view = wait_finished(stack, start(stack, body), timeout=60)
+        assert view["status"] == "Success"
+        assert view["outputs"] == {"model": "***"}
+        assert _status_gets(stack, view["jobName"]) == 0
+        assert "***" not in json.dumps(stack.emulator.job(view["jobName"])["properties"]["outputs"])
+
+
 def test_with_events_flowing_the_watcher_repeats_nothing():
     """Events on and delivered: the run ends on the Event Grid event; the watcher told it
-    nothing (its news would only repeat the events) and only untags the ended job."""
-    with LocalStack.start(virtual=True, events=True) as stack:
+    nothing (its news would only repeat the events) and only untags the ended job. The period is
+    45 s here so that no pass falls on the sweep's end (300 s after its start, as the passes
+    are): a pass at that very moment would tell the run before Event Grid, 1 s later, does."""
+    with LocalStack.start(virtual=True, events=True, settings={"SWEEP_WATCH_PERIOD_SECONDS": "45"}) as stack:
         instance_id = start(stack, structured(runId="watch-on"))
         view = wait_finished(stack, instance_id, timeout=60)
         assert view["status"] == "Success"
         assert 0 <= _detection(stack, view) <= 2
-        history = stack.host.history(instance_id) + stack.host.history(instance_id, previous_generation=True)
-        assert not any(WATCHER_EVENT_TYPE in str(e.get("Input")) for e in history if e["EventType"] == 6)
+        # an Event Grid hint is thin and untrusted: the run GETs the job to confirm it
+        assert _status_gets(stack, view["jobName"]) == 1
+        raised = _raised(stack, instance_id)
+        assert raised  # the Event Grid events are there to be told apart
+        assert not any(WATCHER_EVENT_TYPE in str(e.get("Input")) for e in raised)
 
 
 def test_the_watcher_ends_when_nothing_is_left_to_watch_and_comes_back_for_the_next_run():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 import function_app
 from contracts import (
     CANCEL_EVENT,
@@ -230,6 +232,52 @@ def test_a_watched_run_polls_only_as_the_safety_net_and_hears_the_watcher_withou
     assert woken.activities == [] and woken.timers == [NOW]
     carried = run.fire_timer().continued_as_new
     assert carried is not None and carried["state"]["poll_on_resume"] is True
+
+
+LISTED = {
+    "name": JOB,
+    "properties": {
+        "status": "Completed",
+        "outputs": {"model": {"jobOutputType": "uri_folder", "uri": "m://1"}},
+        "services": {"Studio": {"endpoint": URL}},
+        "properties": {"best_child_run_id": f"{JOB}_3", "score": "0.91", "best_metric_status": "Succeeded"},
+    },
+}
+
+
+def test_an_ending_the_watcher_listed_needs_no_get():
+    """The watcher's terminal event carries the listed job: the next generation reports it as
+    `get_job_status` would, without calling it."""
+    run, _ = submitted_run(use_events=False)
+    signal = StatusSignal(JOB, "Completed", WATCHER_EVENT_TYPE, None, LISTED)
+    run.raise_event(STATUS_EVENT, signal.to_dict())
+    carried = run.fire_timer().continued_as_new
+    assert carried is not None and carried["state"]["listed_ending"]["azureStatus"] == "Completed"
+    _, done = resumed(LoopState.from_dict(carried["state"]), use_events=False)
+    assert GET_JOB_STATUS not in done.activities
+    assert done.output["status"] == "Success" and done.output["model"] == "m://1"
+    assert done.output["bestTrial"] == {"runId": f"{JOB}_3", "score": 0.91, "metricStatus": "Succeeded"}
+    assert done.output["monitorUrl"] == URL
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [
+        # an Event Grid hint is confirmed by a GET, whatever it carries
+        StatusSignal(JOB, "Completed", RUN_COMPLETED, "2026-01-05T09:05:00Z", LISTED),
+        # another job's listing, or one whose status is not the event's, is not this run's ending
+        StatusSignal(JOB, "Completed", WATCHER_EVENT_TYPE, None, {**LISTED, "name": "tmpl-other"}),
+        StatusSignal(JOB, "Failed", WATCHER_EVENT_TYPE, None, LISTED),
+        StatusSignal(JOB, "Completed", WATCHER_EVENT_TYPE, None, None),  # too large to carry
+    ],
+)
+def test_a_terminal_event_without_a_trusted_listing_is_confirmed_by_a_get(signal):
+    run, _ = submitted_run()
+    run.raise_event(STATUS_EVENT, signal.to_dict())
+    carried = run.fire_timer().continued_as_new
+    assert carried is not None and carried["state"]["listed_ending"] is None
+    _, opened = resumed(LoopState.from_dict(carried["state"]))
+    assert opened.activities == [GET_JOB_STATUS]
 
 
 def test_without_watcher_or_events_a_status_event_is_not_listened_for():
