@@ -162,6 +162,20 @@ def test_a_cancel_during_a_put_whose_answer_is_lost_cancels_whatever_it_may_have
     assert ended.custom_status["error"]["code"] == "CancelledBeforeSubmit"
 
 
+def test_a_submit_retried_after_no_answer_says_so_and_the_first_does_not():
+    """The first submit PUTs without looking; once a try went unanswered (its PUT may have been
+    applied), the next one is marked `retried`, so that it GETs before it PUTs."""
+    run = Orchestration(sweep(), NOW)
+    run.start()
+    first = run.answer(FETCH_TEMPLATE, answer(TemplateFetched(TEMPLATE)))
+    assert "retried" not in first.activity_input(SUBMIT_SWEEP)
+    waiting = run.answer(SUBMIT_SWEEP, unreachable(OUTAGE, retry_after=None))
+    assert waiting.activities == [] and len(waiting.timers) == 1
+    again = run.fire_timer()
+    assert again.activities == [SUBMIT_SWEEP]
+    assert again.activity_input(SUBMIT_SWEEP) == {**first.activity_input(SUBMIT_SWEEP), "retried": True}
+
+
 def test_a_cancel_while_waiting_cancels_the_job_then_polls_until_canceled():
     run, _ = submitted_run()
     cancelling = run.raise_event(CANCEL_EVENT, CancelSignal("operator").to_dict())
