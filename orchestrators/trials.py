@@ -20,7 +20,9 @@ trial running or queued (the hint came from Azure ML's own record of the ending,
 had ended too); otherwise (a wrong or early hint, a listing that failed or was throttled, trials
 still stopping) the GET that sees the end lists as before, and a GET that says the sweep still
 runs leaves the counts to the cadence: nothing is frozen. A run that learns the end from its
-own GET (no hint: no watcher and no events, a cancel's polls) lists after that GET.
+own GET (no hint: no watcher and no events, a cancel's polls) lists after that GET. An ending
+the watcher listed needs no GET (its event carries the job: orchestrators.run._listed_ending):
+the next generation reports it in its first episode, and the hint's listing stands for it.
 
 Bounded by design: never at a GET that says the sweep is still queued, never while Azure ML
 is unreachable (the retry timer is for the job's GET), never before a Retry-After run history

@@ -108,9 +108,13 @@ def _given_to_last_episode(history: list[dict]) -> list[dict]:
 def test_the_final_counts_are_listed_at_the_end_hint_so_the_last_generation_replays_its_get_alone(events):
     """The hint that the sweep ended (its Event Grid event, or the watcher's listing) lists the
     trials in the generation it ends; the next generation GETs, sees the end and returns: its
-    last episode replays 6 history events, not 10 (a listing after the GET adds 4). The counts
-    are still final: listed after Azure ML recorded the end, every trial ended."""
-    with LocalStack.start(virtual=True, events=events) as stack:
+    last episode replays 6 history events, not 10 (a listing after the GET adds 4). An ending the
+    watcher listed needs no GET at all: that generation returns in its first episode (2 events).
+    The counts are still final: listed after Azure ML recorded the end, every trial ended.
+    With Event Grid the watcher's period is 45 s, so that no pass falls on the sweep's end (300 s
+    after its start, as the passes are) and the Event Grid hint, 1 s later, is the first told."""
+    settings = {"SWEEP_WATCH_PERIOD_SECONDS": "45"} if events else {}
+    with LocalStack.start(virtual=True, events=events, settings=settings) as stack:
         instance_id = start(stack, structured(runId=f"trials-final-{events}"))
         view = wait_finished(stack, instance_id)
         assert view["status"] == "Success"
@@ -121,8 +125,12 @@ def test_the_final_counts_are_listed_at_the_end_hint_so_the_last_generation_repl
 
         last = stack.host.history(instance_id)
         scheduled = [e["Name"] for e in last if e["EventType"] == EventType.TaskScheduled]
-        assert scheduled == ["get_job_status"]  # no listing after the GET that saw the end
-        assert len(_given_to_last_episode(last)) == 6
+        if events:
+            assert scheduled == ["get_job_status"]  # no listing after the GET that saw the end
+            assert len(_given_to_last_episode(last)) == 6
+        else:
+            assert scheduled == []  # the listed ending: no GET, no listing
+            assert len(_given_to_last_episode(last)) == 2
         before = stack.host.history(instance_id, previous_generation=True)
         kinds = [(e["EventType"], e.get("Name")) for e in before]
         hint = kinds.index((EventType.EventRaised, "job_status_changed"))
