@@ -68,6 +68,7 @@ class Signals:
     def __init__(self) -> None:
         self._holding = False
         self._pending: int | None = None
+        self._raised: int | None = None
         self._previous: dict[int, Any] = {}
 
     def install(self) -> Signals:
@@ -85,10 +86,23 @@ class Signals:
         if self._holding:
             self._pending = self._pending or signum
             return
+        self._raised = signum
         raise Interrupted(signum)
+
+    def check(self) -> None:
+        """Raise again a signal whose `Interrupted` never reached this code. Python runs a signal
+        handler in whatever the main thread is executing, a finalizer included (urllib3 closing a
+        pooled socket when the garbage collector drops it); an exception raised there is printed
+        as "Exception ignored" and dropped, and the Ctrl-C with it, leaving a paid job running
+        with nobody asked. Every handler of the interrupt starts with `hold()`, which marks it
+        taken; one still marked here was dropped."""
+        raised, self._raised = self._raised, None
+        if raised is not None:
+            raise Interrupted(raised)
 
     def hold(self) -> None:
         self._holding = True
+        self._raised = None  # the interrupt, if one was raised, is being handled
 
     def settle(self) -> int | None:
         """Stop holding; the signal that came meanwhile, if any, for the caller to act on."""
@@ -251,7 +265,7 @@ def _wait(
     seen: dict[str, Any] = {}
     try:
         signals.release()
-        return _follow(stack, instance_id, timeout, seen), None
+        return _follow(stack, instance_id, timeout, seen, signals), None
     except TimeoutError:
         _progress(stack, f"gave up waiting after {timeout:g} s (--timeout): cancelling the run and its job")
         return _cancel(stack, instance_id, seen, paid=paid, signals=signals)
@@ -276,7 +290,7 @@ def _cancel(
         seen.update({k: v for k, v in answer.json().items() if v is not None})
     try:
         signals.release()
-        return _follow(stack, instance_id, None if paid else EMULATOR_TIMEOUT, seen), None
+        return _follow(stack, instance_id, None if paid else EMULATOR_TIMEOUT, seen, signals), None
     except (KeyboardInterrupt, TimeoutError):
         _refresh(stack, instance_id, seen, signals)
         return _left_running(stack, seen, "stopped waiting for the cancel to finish; it was sent to Azure ML")
@@ -334,13 +348,15 @@ def _ask_to_cancel(seen: dict[str, Any]) -> bool:
 
 
 def _follow(
-    stack: LocalStack, instance_id: str, timeout: float | None, seen: dict[str, Any]
+    stack: LocalStack, instance_id: str, timeout: float | None, seen: dict[str, Any], signals: Signals
 ) -> dict[str, Any]:
     """Poll the status route until the run has ended; TimeoutError past `timeout` wall seconds.
     `seen` keeps the last view (for whoever handles an interrupt). The progress lines come from
-    RunProgress, which sees every change as the host makes it."""
+    RunProgress, which sees every change as the host makes it. Each poll first raises a signal a
+    finalizer swallowed (`Signals.check`)."""
     deadline = time.monotonic() + timeout if timeout is not None else float("inf")
     while True:
+        signals.check()
         view = stack.get(f"sweeps/{instance_id}").json()
         seen.clear()
         seen.update(view)

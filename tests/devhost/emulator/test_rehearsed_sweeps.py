@@ -72,6 +72,12 @@ def _sweep(command: str, **changes: Any) -> dict[str, Any]:
     return body
 
 
+def _pid_files(pids_dir: Path) -> list[Path]:
+    """The pid files LINGER has finished writing: it writes `<run id>.tmp` and renames it, so a
+    `.tmp` seen in a listing may be gone by the time it is read."""
+    return sorted(f for f in pids_dir.iterdir() if f.suffix != ".tmp")
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -263,8 +269,8 @@ def test_cancel_stops_the_running_trials_and_their_processes_and_starts_no_more(
     body["properties"]["trial"]["environmentVariables"] = {"PIDS_DIR": str(pids_dir)}
     client = Client(emu)
     assert client.put("cancelled", body).status_code == 201
-    _until(lambda: len(list(pids_dir.iterdir())) == 2)
-    pids = [int(p) for f in sorted(pids_dir.iterdir()) for p in f.read_text().split()]
+    _until(lambda: len(_pid_files(pids_dir)) == 2)
+    pids = [int(p) for f in _pid_files(pids_dir) for p in f.read_text().split()]
     assert all(_alive(pid) for pid in pids)
     assert emu.job("cancelled")["properties"]["status"] == "Running"
     answer = client.cancel("cancelled")
@@ -294,8 +300,8 @@ def test_stopping_the_emulator_leaves_no_trial_process(tmp_path, code):
         body = _sweep("python linger.py ${{search_space.lr}}")
         body["properties"]["trial"]["environmentVariables"] = {"PIDS_DIR": str(pids_dir)}
         assert Client(emu).put("left-running", body).status_code == 201
-        _until(lambda: len(list(pids_dir.iterdir())) == 2)
-        pids = [int(p) for f in pids_dir.iterdir() for p in f.read_text().split()]
+        _until(lambda: len(_pid_files(pids_dir)) == 2)
+        pids = [int(p) for f in _pid_files(pids_dir) for p in f.read_text().split()]
     finally:
         emu.stop()
         clock.stop()
