@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from foundry.errors import TemplateError
 from foundry.job_status import JobStatus
-from foundry.jobs import READ_ONLY_PROPERTIES, JobView
+from foundry.jobs import READ_ONLY_PROPERTIES, JobView, template_definition
+from polysync.sweep_body import check_template
 
 RECORDING = json.loads(
     (
@@ -65,6 +67,24 @@ def test_the_definition_carries_none_of_the_services_state() -> None:
     assert "null" not in json.dumps(definition)
     again = JobView.from_rest({"name": job["name"], "properties": definition}).definition()
     assert again == definition  # a definition is its own definition
+
+
+def test_a_template_is_copied_as_its_name_and_definition_without_the_services_envelope() -> None:
+    """What the start route and the fetch activity hand the sweep body builder: the
+    template's name and definition, not the GET's id, type, systemData or run state."""
+    job = recorded_job()
+    copied = template_definition(JobView.from_rest(job))
+    assert copied == {"name": job["name"], "properties": JobView.from_rest(job).definition()}
+    check_template(JobView.from_rest(copied))  # still reads as a Sweep template
+
+
+@pytest.mark.parametrize("job", [{"name": "tpl"}, {"name": "tpl", "properties": "x"}])
+def test_a_job_without_properties_is_passed_on_as_it_came_for_the_builder_to_refuse(job: dict) -> None:
+    copied = template_definition(JobView.from_rest(job))
+    assert copied == job
+    with pytest.raises(TemplateError, match="no properties") as refused:
+        check_template(JobView.from_rest(copied))
+    assert refused.value.code == "InvalidTemplate"
 
 
 def test_an_update_body_adds_tags_and_sends_nothing_read_only() -> None:
