@@ -275,6 +275,23 @@ def test_an_ending_the_watcher_listed_needs_no_get():
 
 
 @pytest.mark.parametrize(
+    ("services", "reported"),
+    [
+        # the service's own Studio link (with its tenant) over the one the run knew
+        ({"Studio": {"endpoint": f"{URL}?tid=tenant"}}, f"{URL}?tid=tenant"),
+        ({}, URL),  # none listed: the run's own
+    ],
+)
+def test_a_listed_ending_reports_the_jobs_studio_link_else_the_runs(services, reported):
+    run, _ = submitted_run(use_events=False)
+    listed = {**LISTED, "properties": {**LISTED["properties"], "services": services}}
+    run.raise_event(STATUS_EVENT, StatusSignal(JOB, "Completed", WATCHER_EVENT_TYPE, None, listed).to_dict())
+    _, done = resumed(LoopState.from_dict(run.fire_timer().continued_as_new["state"]), use_events=False)
+    assert GET_JOB_STATUS not in done.activities
+    assert done.output["monitorUrl"] == reported
+
+
+@pytest.mark.parametrize(
     "signal",
     [
         # an Event Grid hint is confirmed by a GET, whatever it carries
