@@ -274,6 +274,16 @@ def test_an_ending_the_watcher_listed_needs_no_get():
     assert done.output["monitorUrl"] == URL
 
 
+def _listed_ending(status: str, **properties) -> Reply:
+    """The generation that reports a watcher-listed ending of LISTED changed by `properties`."""
+    run, _ = submitted_run(use_events=False)
+    listed = {**LISTED, "properties": {**LISTED["properties"], "status": status, **properties}}
+    run.raise_event(STATUS_EVENT, StatusSignal(JOB, status, WATCHER_EVENT_TYPE, None, listed).to_dict())
+    _, done = resumed(LoopState.from_dict(run.fire_timer().continued_as_new["state"]), use_events=False)
+    assert GET_JOB_STATUS not in done.activities
+    return done
+
+
 @pytest.mark.parametrize(
     ("services", "reported"),
     [
@@ -283,12 +293,25 @@ def test_an_ending_the_watcher_listed_needs_no_get():
     ],
 )
 def test_a_listed_ending_reports_the_jobs_studio_link_else_the_runs(services, reported):
-    run, _ = submitted_run(use_events=False)
-    listed = {**LISTED, "properties": {**LISTED["properties"], "services": services}}
-    run.raise_event(STATUS_EVENT, StatusSignal(JOB, "Completed", WATCHER_EVENT_TYPE, None, listed).to_dict())
-    _, done = resumed(LoopState.from_dict(run.fire_timer().continued_as_new["state"]), use_events=False)
-    assert GET_JOB_STATUS not in done.activities
-    assert done.output["monitorUrl"] == reported
+    assert _listed_ending("Completed", services=services).output["monitorUrl"] == reported
+
+
+def test_a_listed_ending_reports_the_declared_outputs_only():
+    outputs = {
+        **LISTED["properties"]["outputs"],
+        "checkpoint": {"jobOutputType": "uri_folder", "uri": "c://1"},
+    }
+    done = _listed_ending("Completed", outputs=outputs)
+    assert done.output["outputs"] == {"model": "m://1"} and "checkpoint" not in done.output
+
+
+def test_a_listed_failure_names_the_runs_objective_metric_not_the_templates():
+    done = _listed_ending(
+        "Failed",
+        error={"code": "UserError", "message": "Primary metric val_loss not found"},
+        objective={"primaryMetric": "val_loss", "goal": "minimize"},
+    )
+    assert done.failure is not None and "The objective metric 'accuracy' does not match" in done.failure
 
 
 @pytest.mark.parametrize(
