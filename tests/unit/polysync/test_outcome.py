@@ -90,6 +90,9 @@ def test_a_running_sweep_that_names_its_best_trial_reports_it(workspace: Workspa
     running = snapshot(job("Running", properties=props), workspace, (), None).to_dict()
     assert running["bestTrial"] == {"runId": "sweep-1_3", "score": 0.91, "metricStatus": "Succeeded"}
     assert "outputs" not in running and "error" not in running  # those wait for the end
+    stalled = snapshot(job("Paused", properties=props), workspace, (), None).to_dict()
+    assert stalled["bestTrial"] == running["bestTrial"]  # a stalled sweep shows it beside its error
+    assert stalled["error"]["code"] == "SweepStalled"
 
 
 def test_snapshot_tolerates_bad_best_score(workspace: Workspace) -> None:
