@@ -197,6 +197,11 @@ def test_run_id_length_boundaries(workspace: Workspace, run_id: str, accepted: b
         assert parsed is None and why == "event has no valid runId"
 
 
+def test_a_run_id_too_long_to_be_a_job_name_gives_way_to_the_subjects(workspace: Workspace) -> None:
+    parsed, why = parse_run_event(_bare("x" * 256), workspace)  # event()'s subject names JOB
+    assert why is None and parsed is not None and parsed.job_name == JOB
+
+
 def test_run_id_from_the_subject_takes_the_last_runs_segment(workspace: Workspace) -> None:
     e = _bare("")
     e["subject"] = "experiments/x/runs/parent/runs/child-1"
@@ -231,6 +236,8 @@ def test_cloud_event_names_time_and_type_its_own_way(workspace: Workspace) -> No
         ({**event(), "topic": ""}, "event names no topic (workspace); cannot tell whose run it is"),
         ({**event(), "topic": 7}, "event names no topic (workspace); cannot tell whose run it is"),
         ({**event(), "data": None}, "event has no data object"),
+        ({**event(), "topic": WS_ID + "-other"}, "event is for another workspace"),
+        (_bare(JOB, runStatus="Sleeping"), "event has no recognised runStatus"),
     ],
 )
 def test_each_reason_for_ignoring_an_event_is_said_in_full(
