@@ -197,6 +197,13 @@ def test_run_id_length_boundaries(workspace: Workspace, run_id: str, accepted: b
         assert parsed is None and why == "event has no valid runId"
 
 
+def test_a_workspace_named_with_a_trailing_x_gets_its_events() -> None:
+    """The topic's trailing slash is trimmed, and nothing else (a workspace name may end in X)."""
+    workspace = Workspace.parse(WS_ID + "X")
+    parsed, why = parse_run_event(event(topic=WS_ID + "X/"), workspace)
+    assert why is None and parsed is not None and parsed.job_name == JOB
+
+
 def test_a_run_id_too_long_to_be_a_job_name_gives_way_to_the_subjects(workspace: Workspace) -> None:
     parsed, why = parse_run_event(_bare("x" * 256), workspace)  # event()'s subject names JOB
     assert why is None and parsed is not None and parsed.job_name == JOB

@@ -93,6 +93,7 @@ def test_job_name_for_valid_and_collision_free(i1: str, i2: str, template: str) 
         ("ps-7", "a" * 201, "a" * 200 + "-" + hashlib.sha256(b"ps-7").hexdigest()[:16]),
         ("ps-8", "a" * 199 + "-b", "a" * 199 + "-" + hashlib.sha256(b"ps-8").hexdigest()[:16]),
         ("ps-9", "Train_Sweep-09", "Train_Sweep-09-" + hashlib.sha256(b"ps-9").hexdigest()[:16]),
+        ("ps-10", "-Tune_X-", "Tune_X-" + hashlib.sha256(b"ps-10").hexdigest()[:16]),  # only - and _ trimmed
     ],
 )
 def test_job_name_format_is_pinned(instance_id: str, template: str, job_name: str) -> None:
