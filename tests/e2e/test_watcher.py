@@ -190,16 +190,23 @@ def test_the_watcher_ends_when_nothing_is_left_to_watch_and_comes_back_for_the_n
         assert wait_finished(stack, second, timeout=60)["status"] == "Success"
 
 
+def _start_with_the_watcher_terminated(stack: LocalStack, run_id: str) -> tuple[str, str]:
+    """A long sweep whose run is started, then its watcher terminated (as after a failed start or
+    an idle end racing the run); the virtual clock is left stopped. (watcher id, run instance id)"""
+    stack.clock.auto = False
+    watcher = watcher_instance_id(stack.env["TASKHUB_NAME"])
+    instance_id = start(stack, structured("train-sweep-long", runId=run_id))
+    assert stack.clock.wait_quiet()
+    stack.host.terminate(watcher, "operator")
+    stack.clock.advance(1)
+    assert stack.clock.wait_quiet()
+    assert stack.host.get_status(watcher)["runtimeStatus"] == "Terminated"
+    return watcher, instance_id
+
+
 def test_the_reconciler_starts_the_watcher_again_when_a_watched_job_runs_without_it():
     with LocalStack.start(virtual=True, events=False) as stack:
-        stack.clock.auto = False
-        watcher = watcher_instance_id(stack.env["TASKHUB_NAME"])
-        instance_id = start(stack, structured("train-sweep-long", runId="watch-backstop"))
-        assert stack.clock.wait_quiet()
-        stack.host.terminate(watcher, "operator")
-        stack.clock.advance(1)
-        assert stack.clock.wait_quiet()
-        assert stack.host.get_status(watcher)["runtimeStatus"] == "Terminated"
+        watcher, instance_id = _start_with_the_watcher_terminated(stack, "watch-backstop")
         stack.host.fire_timer_trigger("reconcile_orphans", wait=True)
         assert stack.host.get_status(watcher)["runtimeStatus"] in ("Pending", "Running")
         stack.clock.auto = True
@@ -214,14 +221,7 @@ def test_a_cancel_is_answered_at_the_poll_floor_whatever_the_watcher_does():
     watcher: here there is none (terminated, as after a failed start or an idle end racing the
     run), which left the ending to the 4-hour safety net before."""
     with LocalStack.start(virtual=True, events=False) as stack:
-        stack.clock.auto = False
-        watcher = watcher_instance_id(stack.env["TASKHUB_NAME"])
-        instance_id = start(stack, structured("train-sweep-long", runId="cancel-unwatched"))
-        assert stack.clock.wait_quiet()
-        stack.host.terminate(watcher, "operator")
-        stack.clock.advance(1)
-        assert stack.clock.wait_quiet()
-        assert stack.host.get_status(watcher)["runtimeStatus"] == "Terminated"
+        _, instance_id = _start_with_the_watcher_terminated(stack, "cancel-unwatched")
         asked = stack.clock.now()
         assert stack.post(f"sweeps/{instance_id}/cancel").status_code in (200, 202)
         stack.clock.auto = True
