@@ -196,6 +196,11 @@ def test_polysync_flat_body_rehearses_the_example_sweep_end_to_end(stack, events
         assert [status for status in mine if status] == ["Running", trial["status"]], mine
 
 
+def _pid_files(pids_dir: Path) -> list[Path]:
+    """The pid files LINGER has finished writing (it writes `<run id>.tmp`, then renames it)."""
+    return sorted(f for f in pids_dir.iterdir() if f.suffix != ".tmp")
+
+
 def test_cancel_route_stops_the_running_trials_and_leaves_no_process(stack, tmp_path):
     """`POST /api/sweeps/{id}/cancel` while trials run: the orchestrator cancels the job in Azure
     ML (REST cancel), the rehearsal kills each running trial's process group, starts none of
@@ -206,8 +211,9 @@ def test_cancel_route_stops_the_running_trials_and_leaves_no_process(stack, tmp_
         stack, "rehearse-linger", "python linger.py ${{search_space.lr}}", PIDS_DIR=str(pids_dir)
     )
     instance_id = start(stack, _request(template, trials=4))
-    _until(lambda: len(list(pids_dir.iterdir())) == 2)
-    pids = [int(p) for f in pids_dir.iterdir() for p in f.read_text().split()]
+    # only the pid files LINGER finished writing: a `.tmp` listed may be renamed before it is read
+    _until(lambda: len(_pid_files(pids_dir)) == 2)
+    pids = [int(p) for f in _pid_files(pids_dir) for p in f.read_text().split()]
     assert all(_alive(pid) for pid in pids)
     answer = stack.post(f"sweeps/{instance_id}/cancel", {"reason": "operator asked"})
     assert answer.status_code == 202, answer.text
