@@ -26,6 +26,7 @@ import pytest
 from devhost.emulator.rehearsals import CodeMap, RehearsalSetup
 from devhost.stack import LocalStack
 from tests.e2e.helpers import start, structured, wait_finished, wait_until
+from tests.lingering_trial import LINGER, pid_files, written_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "rehearsal"
@@ -53,17 +54,6 @@ LOG_METRICS = textwrap.dedent(
     for step in range(3):
         log("val_acc", 1 - lr / (step + 1), step)
         log("loss", lr / (step + 1), step)
-    """
-)
-LINGER = textwrap.dedent(
-    """
-    import os, subprocess, sys, time
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    path = os.path.join(os.environ["PIDS_DIR"], os.environ["AZUREML_RUN_ID"])
-    with open(path + ".tmp", "w") as f:
-        f.write(f"{os.getpid()} {child.pid}")
-    os.rename(path + ".tmp", path)
-    time.sleep(300)
     """
 )
 FAIL = (
@@ -196,11 +186,6 @@ def test_polysync_flat_body_rehearses_the_example_sweep_end_to_end(stack, events
         assert [status for status in mine if status] == ["Running", trial["status"]], mine
 
 
-def _pid_files(pids_dir: Path) -> list[Path]:
-    """The pid files LINGER has finished writing (it writes `<run id>.tmp`, then renames it)."""
-    return sorted(f for f in pids_dir.iterdir() if f.suffix != ".tmp")
-
-
 def test_cancel_route_stops_the_running_trials_and_leaves_no_process(stack, tmp_path):
     """`POST /api/sweeps/{id}/cancel` while trials run: the orchestrator cancels the job in Azure
     ML (REST cancel), the rehearsal kills each running trial's process group, starts none of
@@ -211,9 +196,8 @@ def test_cancel_route_stops_the_running_trials_and_leaves_no_process(stack, tmp_
         stack, "rehearse-linger", "python linger.py ${{search_space.lr}}", PIDS_DIR=str(pids_dir)
     )
     instance_id = start(stack, _request(template, trials=4))
-    # only the pid files LINGER finished writing: a `.tmp` listed may be renamed before it is read
-    _until(lambda: len(_pid_files(pids_dir)) == 2)
-    pids = [int(p) for f in _pid_files(pids_dir) for p in f.read_text().split()]
+    _until(lambda: len(pid_files(pids_dir)) == 2)
+    pids = written_pids(pids_dir)
     assert all(_alive(pid) for pid in pids)
     answer = stack.post(f"sweeps/{instance_id}/cancel", {"reason": "operator asked"})
     assert answer.status_code == 202, answer.text

@@ -24,6 +24,7 @@ import pytest
 from devhost.clock import RealClock, VirtualClock
 from devhost.emulator import WorkspaceEmulator
 from devhost.emulator.rehearsals import CodeMap, RehearsalSetup
+from tests.lingering_trial import LINGER, pid_files, written_pids
 
 from .conftest import SWEEP_BODY, Client, assert_arm_error
 
@@ -47,18 +48,6 @@ LOG_METRIC = textwrap.dedent(
         log(os.environ.get("METRIC", "accuracy"), round(1 - lr / (step + 1), 6), step)
     """
 )
-# Writes its own pid and a child's into PIDS_DIR, then waits to be stopped.
-LINGER = textwrap.dedent(
-    """
-    import os, subprocess, sys, time
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    path = os.path.join(os.environ["PIDS_DIR"], os.environ["AZUREML_RUN_ID"])
-    with open(path + ".tmp", "w") as f:
-        f.write(f"{os.getpid()} {child.pid}")
-    os.rename(path + ".tmp", path)
-    time.sleep(300)
-    """
-)
 
 
 def _sweep(command: str, **changes: Any) -> dict[str, Any]:
@@ -70,12 +59,6 @@ def _sweep(command: str, **changes: Any) -> dict[str, Any]:
     props["limits"] = {"jobLimitsType": "Sweep", "maxTotalTrials": 2, "maxConcurrentTrials": 2}
     props.update(changes)
     return body
-
-
-def _pid_files(pids_dir: Path) -> list[Path]:
-    """The pid files LINGER has finished writing: it writes `<run id>.tmp` and renames it, so a
-    `.tmp` seen in a listing may be gone by the time it is read."""
-    return sorted(f for f in pids_dir.iterdir() if f.suffix != ".tmp")
 
 
 def _alive(pid: int) -> bool:
@@ -269,8 +252,8 @@ def test_cancel_stops_the_running_trials_and_their_processes_and_starts_no_more(
     body["properties"]["trial"]["environmentVariables"] = {"PIDS_DIR": str(pids_dir)}
     client = Client(emu)
     assert client.put("cancelled", body).status_code == 201
-    _until(lambda: len(_pid_files(pids_dir)) == 2)
-    pids = [int(p) for f in _pid_files(pids_dir) for p in f.read_text().split()]
+    _until(lambda: len(pid_files(pids_dir)) == 2)
+    pids = written_pids(pids_dir)
     assert all(_alive(pid) for pid in pids)
     assert emu.job("cancelled")["properties"]["status"] == "Running"
     answer = client.cancel("cancelled")
@@ -300,8 +283,8 @@ def test_stopping_the_emulator_leaves_no_trial_process(tmp_path, code):
         body = _sweep("python linger.py ${{search_space.lr}}")
         body["properties"]["trial"]["environmentVariables"] = {"PIDS_DIR": str(pids_dir)}
         assert Client(emu).put("left-running", body).status_code == 201
-        _until(lambda: len(_pid_files(pids_dir)) == 2)
-        pids = [int(p) for f in _pid_files(pids_dir) for p in f.read_text().split()]
+        _until(lambda: len(pid_files(pids_dir)) == 2)
+        pids = written_pids(pids_dir)
     finally:
         emu.stop()
         clock.stop()
